@@ -1,0 +1,331 @@
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { Client, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { LostEventSource, type FlowFilter } from '../gen/flow/flow_pb.js';
+import {
+  GetFlowsRequestSchema,
+  GetNodesRequestSchema,
+  GetNodesResponseSchema,
+  ServerStatusRequestSchema,
+  ServerStatusResponseSchema,
+  type GetNodesResponse,
+  type ServerStatusResponse,
+} from '../gen/observer/observer_pb.js';
+import { NodeState } from '../gen/relay/relay_pb.js';
+import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { RelayError } from './errors.js';
+import { deserializer, paths, rawBytes, serializer } from './observer-service.js';
+import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName } from './response-decoder.js';
+import { ResumeWindow } from './resume-window.js';
+import type { FlowSink } from './sink.js';
+import { relayCredentials, type TlsOptions } from './tls.js';
+
+export type RelayState = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'closed';
+
+export interface RelayClientOptions {
+  /** `host:port`, or `unix:///var/run/cilium/hubble.sock` for one agent's Hubble server. */
+  address: string;
+  tls?: TlsOptions;
+  /** Server-side filters: a flow is sent when any whitelist filter matches. */
+  whitelist?: FlowFilter[];
+  /** Server-side filters: a flow is not sent when any blacklist filter matches. */
+  blacklist?: FlowFilter[];
+  /** Start the first stream from this time (Relay's buffer permitting). Default: new flows only. */
+  since?: Date;
+  backoff?: Partial<BackoffOptions>;
+  /** How far before the newest delivered flow a resumed stream starts, ms. Default 2000. */
+  resumeOverlapMs?: number;
+  /** Events remembered to recognise replays after a reconnect. Default 262144. */
+  resumeMemory?: number;
+  /** ServerStatus poll interval, ms; 0 turns polling off. Default 30000. */
+  statusIntervalMs?: number;
+  /** Deadline of the unary calls (ServerStatus, GetNodes), ms. Default 5000. */
+  callTimeoutMs?: number;
+  logger?: Logger;
+  /** Called on every state change, with the error that caused it when there is one. */
+  onStateChange?: (state: RelayState, error?: RelayError) => void;
+}
+
+/** Counters of the stream. Plain numbers, read by the metrics layer. */
+export class RelayStats {
+  /** Flows handed to the sink (each counted once, replays excluded). */
+  flows = 0;
+  /** Replayed events recognised and dropped after a reconnect. */
+  duplicates = 0;
+  /** Responses that could not be decoded (dropped, logged with their node). */
+  decodeErrors = 0;
+  /** Events lost upstream, by `flow.LostEventSource` name. */
+  readonly lostEvents = new Map<string, number>();
+  /** Streams started after the first one. */
+  reconnects = 0;
+  /** Node name → last `relay.NodeState` reported by the relay. */
+  readonly nodes = new Map<string, NodeState>();
+  /** Newest flow time handed to the sink, seconds (0 before any). */
+  lastFlowTime = 0;
+  serverStatus: ServerStatusResponse | undefined;
+  lastError: RelayError | undefined;
+}
+
+/**
+ * Streams every flow from Hubble Relay (or one agent's Hubble server) into a
+ * sink: exactly once across reconnects, with capped exponential backoff,
+ * with lost events and node status passed on, and with the sink's
+ * backpressure honoured.
+ *
+ * Lifecycle: `start()` returns at once and the stream runs in the background;
+ * `close()` stops it, is safe before start and safe twice.
+ */
+export class RelayClient {
+  readonly stats = new RelayStats();
+  private _state: RelayState = 'idle';
+  private readonly opts: Required<Pick<RelayClientOptions, 'resumeOverlapMs' | 'statusIntervalMs' | 'callTimeoutMs'>> & RelayClientOptions;
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private readonly window: ResumeWindow;
+  private readonly decoder = new ResponseDecoder();
+  private readonly decodeLog: RateLimitedLog;
+  private client: Client | undefined;
+  private call: ClientReadableStream<Buffer> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private paused = false;
+  private closedWaiters: Array<() => void> = [];
+  private readonly credentials: ReturnType<typeof relayCredentials>;
+
+  constructor(
+    options: RelayClientOptions,
+    private readonly sink: FlowSink,
+  ) {
+    this.opts = { resumeOverlapMs: 2000, statusIntervalMs: 30_000, callTimeoutMs: 5000, ...options };
+    if (!this.opts.address) throw new RelayError('relay address is empty: set --relay-address', false);
+    for (const k of ['resumeOverlapMs', 'statusIntervalMs', 'callTimeoutMs'] as const) {
+      const v = this.opts[k];
+      if (!Number.isFinite(v) || v < 0) throw new RangeError(`${k} must be a non-negative number of milliseconds, got ${v}`);
+    }
+    this.log = options.logger ?? silentLogger;
+    this.backoff = new Backoff(options.backoff);
+    this.window = new ResumeWindow(options.resumeMemory);
+    this.decodeLog = new RateLimitedLog((m, f) => this.log.warn(m, f));
+    // TLS files are read and checked here: a bad file fails at construction.
+    this.credentials = relayCredentials(options.tls);
+  }
+
+  get state(): RelayState {
+    return this._state;
+  }
+
+  get address(): string {
+    return this.opts.address;
+  }
+
+  /** Starts streaming in the background. Returns at once. */
+  start(signal?: AbortSignal): void {
+    if (this.started || this._state === 'closed') return;
+    this.started = true;
+    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    this.connect();
+    if (this.opts.statusIntervalMs > 0) {
+      this.statusTimer = setInterval(() => void this.pollStatus(), this.opts.statusIntervalMs);
+      this.statusTimer.unref();
+    }
+  }
+
+  /** Stops the stream and all timers. Safe before start and safe twice. */
+  async close(): Promise<void> {
+    this.shutdown();
+  }
+
+  private shutdown(error?: RelayError): void {
+    if (this._state === 'closed') return;
+    this.stopCall();
+    clearTimeout(this.retryTimer);
+    clearInterval(this.statusTimer);
+    this.client?.close();
+    this.client = undefined;
+    this.setState('closed', error);
+  }
+
+  /** Resolves once the client is closed (by close() or a permanent error). */
+  closed(): Promise<void> {
+    if (this._state === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
+  /** One `ServerStatus` call; the answer is also kept in `stats.serverStatus`. */
+  async serverStatus(): Promise<ServerStatusResponse> {
+    const res = await this.unary(paths.serverStatus, serializer(ServerStatusRequestSchema), deserializer(ServerStatusResponseSchema), create(ServerStatusRequestSchema));
+    this.stats.serverStatus = res;
+    return res;
+  }
+
+  /** One `GetNodes` call. */
+  getNodes(): Promise<GetNodesResponse> {
+    return this.unary(paths.getNodes, serializer(GetNodesRequestSchema), deserializer(GetNodesResponseSchema), create(GetNodesRequestSchema));
+  }
+
+  private setState(state: RelayState, error?: RelayError): void {
+    if (this._state === state) return;
+    this._state = state;
+    if (error) this.stats.lastError = error;
+    this.opts.onStateChange?.(state, error);
+    if (state === 'closed') {
+      const w = this.closedWaiters;
+      this.closedWaiters = [];
+      for (const resolve of w) resolve();
+    }
+  }
+
+  private ensureClient(): Client {
+    if (!this.client) {
+      this.client = new Client(this.opts.address, this.credentials.creds, {
+        ...this.credentials.options,
+        'grpc.keepalive_time_ms': 30_000,
+        'grpc.keepalive_timeout_ms': 10_000,
+        // Our own loop does the backing off; let the channel retry promptly.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+      });
+    }
+    return this.client;
+  }
+
+  private connect(): void {
+    if (this._state === 'closed') return;
+    this.setState('connecting');
+    const since = this.window.beginReplay(this.opts.resumeOverlapMs);
+    const req = create(GetFlowsRequestSchema, {
+      follow: true,
+      whitelist: this.opts.whitelist ?? [],
+      blacklist: this.opts.blacklist ?? [],
+    });
+    if (since) req.since = { $typeName: 'google.protobuf.Timestamp', seconds: BigInt(since.seconds), nanos: since.nanos };
+    else if (this.opts.since) req.since = timestampFromDate(this.opts.since);
+    this.log.info('requesting flows', { relay: this.opts.address, since: since ? `${since.seconds}.${String(since.nanos).padStart(9, '0')}` : this.opts.since?.toISOString() ?? 'now' });
+
+    const call = this.ensureClient().makeServerStreamRequest(paths.getFlows, serializer(GetFlowsRequestSchema), rawBytes.deserialize, req, new Metadata());
+    this.call = call;
+    call.on('metadata', () => {
+      if (this.call === call) this.streaming();
+    });
+    call.on('data', this.onData);
+    call.on('error', (e: ServiceError) => {
+      if (this.call === call) this.onStreamEnd(RelayError.from(e, this.opts.address));
+    });
+    call.on('end', () => {
+      // 'end' after an OK status: the server closed a follow stream.
+      if (this.call === call) this.onStreamEnd(new RelayError(`relay ${this.opts.address} ended the flow stream`, true));
+    });
+  }
+
+  private streaming(): void {
+    if (this._state !== 'connecting') return;
+    this.setState('streaming');
+  }
+
+  private stopCall(): void {
+    const call = this.call;
+    this.call = undefined;
+    this.paused = false;
+    if (call) {
+      call.removeAllListeners('data');
+      call.on('error', () => {}); // the cancel surfaces as an error event
+      call.cancel();
+    }
+  }
+
+  private onStreamEnd(err: RelayError): void {
+    this.stopCall();
+    if (this._state === 'closed') return;
+    if (!err.retryable) {
+      this.log.error('relay stream failed permanently', { relay: this.opts.address, error: err.message });
+      this.shutdown(err);
+      return;
+    }
+    // A fresh channel per attempt: no state carried over from a dead relay.
+    this.client?.close();
+    this.client = undefined;
+    const delay = this.backoff.next();
+    this.log.warn('relay stream interrupted; reconnecting', { relay: this.opts.address, error: err.message, retryInMs: delay });
+    this.setState('backoff', err);
+    this.retryTimer = setTimeout(() => {
+      this.stats.reconnects++;
+      this.connect();
+    }, delay);
+  }
+
+  // Bound once: the per-message path creates no closures.
+  private readonly onData = (bytes: Buffer): void => {
+    if (this._state === 'connecting') this.streaming();
+    const d = this.decoder;
+    let kind;
+    try {
+      kind = d.decode(bytes);
+    } catch (e) {
+      this.stats.decodeErrors++;
+      this.decodeLog.emit('undecodable relay response dropped', { node: peekNodeName(bytes) || 'unknown', bytes: bytes.length, error: (e as Error).message });
+      return;
+    }
+    const stats = this.stats;
+    if (kind === KIND_FLOW) {
+      const rec = d.flow;
+      if (this.window.admit(rec.timeSeconds, rec.timeNanos, this.window.streamId(rec.nodeName), rec.uuid)) {
+        stats.duplicates++;
+        return;
+      }
+      stats.flows++;
+      if (rec.timeSeconds > stats.lastFlowTime) stats.lastFlowTime = rec.timeSeconds;
+      this.backoff.reset();
+      if (!this.sink.flow(rec)) this.pause();
+    } else if (kind === KIND_LOST_EVENTS) {
+      const lost = d.lost!;
+      if (this.window.admit(d.timeSeconds, d.timeNanos, this.window.streamId(`lost\0${d.nodeName}`), '')) {
+        stats.duplicates++;
+        return;
+      }
+      const source = LostEventSource[lost.source] ?? String(lost.source);
+      stats.lostEvents.set(source, (stats.lostEvents.get(source) ?? 0) + Number(lost.numEventsLost));
+      this.sink.lostEvents(lost, d.nodeName);
+    } else if (kind === KIND_NODE_STATUS) {
+      const ev = d.nodeStatus!;
+      for (const name of ev.nodeNames) stats.nodes.set(name, ev.stateChange);
+      if (ev.stateChange === NodeState.NODE_ERROR || ev.stateChange === NodeState.NODE_UNAVAILABLE) {
+        this.log.warn('relay reports node problem', { state: NodeState[ev.stateChange], nodes: ev.nodeNames.join(','), message: ev.message });
+      }
+      this.sink.nodeStatus(ev, d.nodeName);
+    }
+  };
+
+  private pause(): void {
+    const call = this.call;
+    if (!call || this.paused || !this.sink.drained) return;
+    this.paused = true;
+    call.pause();
+    void this.sink.drained().then(() => {
+      if (this.call === call && this.paused) {
+        this.paused = false;
+        call.resume();
+      }
+    });
+  }
+
+  private async pollStatus(): Promise<void> {
+    if (this._state !== 'streaming') return;
+    try {
+      await this.serverStatus();
+    } catch (e) {
+      this.log.debug('ServerStatus failed', { relay: this.opts.address, error: RelayError.from(e, this.opts.address).message });
+    }
+  }
+
+  private unary<Req, Res>(path: string, ser: (r: Req) => Buffer, des: (b: Buffer) => Res, req: Req): Promise<Res> {
+    const client = this.ensureClient();
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest(path, ser, des, req, new Metadata(), { deadline: Date.now() + this.opts.callTimeoutMs }, (err, res) => {
+        if (err) reject(RelayError.from(err, this.opts.address));
+        else resolve(res!);
+      });
+    });
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Remembers the most recent events delivered downstream so that a stream can
+ * resume after a reconnect without gaps and without counting anything twice.
+ *
+ * On reconnect the client asks the relay for everything since a point a
+ * little before the newest event it delivered (Relay merges many nodes and
+ * their flows do not arrive in strict time order), and drops every replayed
+ * event it remembers: the same uuid when the flow has one, else the same time
+ * on the same node. The resume point is never older than the oldest event
+ * still remembered, so every replayed event can be recognised.
+ *
+ * Per event this writes a few numbers into typed arrays; the lookup sets are
+ * built only once per reconnect.
+ */
+export interface Timestamp {
+  seconds: number;
+  nanos: number;
+}
+
+// Seconds are folded modulo 2^21 (~24 days) so that seconds and nanos fit one
+// exact double; two events in one replay window are never 24 days apart.
+const FOLD = 2 ** 21;
+function timeKey(seconds: number, nanos: number): number {
+  return (seconds % FOLD) * 1e9 + nanos;
+}
+
+function before(aS: number, aN: number, bS: number, bN: number): boolean {
+  return aS < bS || (aS === bS && aN < bN);
+}
+
+export class ResumeWindow {
+  private readonly secs: Float64Array;
+  private readonly nanos: Int32Array;
+  private readonly streams: Int32Array;
+  private readonly uuids: string[];
+  private size = 0;
+  private head = 0; // next write position
+  private readonly streamIds = new Map<string, number>();
+
+  private newestS = 0;
+  private newestN = 0;
+  private hasNewest = false;
+  // The newest time among events pushed out of memory.
+  private evictedS = 0;
+  private evictedN = 0;
+  private hasEvicted = false;
+
+  // Replay state, set by beginReplay().
+  private replayUntilS = 0;
+  private replayUntilN = 0;
+  private replayEndS = 0;
+  private replayByTime: Array<Set<number> | undefined> | undefined;
+  private replayByUuid: Set<string> | undefined;
+
+  /** @param capacity events remembered; the resume overlap is bounded by it. */
+  constructor(readonly capacity = 262_144) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`resume memory must be a positive integer, got ${capacity}`);
+    this.secs = new Float64Array(capacity);
+    this.nanos = new Int32Array(capacity);
+    this.streams = new Int32Array(capacity);
+    this.uuids = new Array<string>(capacity).fill('');
+  }
+
+  /** A small integer per event stream (a node's flows, a node's lost events). */
+  streamId(name: string): number {
+    let id = this.streamIds.get(name);
+    if (id === undefined) {
+      id = this.streamIds.size;
+      this.streamIds.set(name, id);
+    }
+    return id;
+  }
+
+  get newest(): Timestamp | undefined {
+    return this.hasNewest ? { seconds: this.newestS, nanos: this.newestN } : undefined;
+  }
+
+  /** True while replayed events may still arrive. */
+  get replaying(): boolean {
+    return this.replayByTime !== undefined;
+  }
+
+  /**
+   * Checks one event. Returns true when it is a replay of an event already
+   * delivered (drop it); otherwise remembers it and returns false.
+   */
+  admit(seconds: number, nanos: number, stream: number, uuid: string): boolean {
+    if (this.replayByTime !== undefined) {
+      if (!before(this.replayUntilS, this.replayUntilN, seconds, nanos)) {
+        // At or before the newest event delivered before the reconnect.
+        const seen = uuid !== '' ? this.replayByUuid!.has(uuid) : this.replayByTime[stream]?.has(timeKey(seconds, nanos)) === true;
+        if (seen) return true;
+      } else if (seconds > this.replayEndS) {
+        this.endReplay();
+      }
+    }
+    this.remember(seconds, nanos, stream, uuid);
+    return false;
+  }
+
+  private remember(seconds: number, nanos: number, stream: number, uuid: string): void {
+    const i = this.head;
+    if (this.size === this.capacity) {
+      const s = this.secs[i]!;
+      const n = this.nanos[i]!;
+      if (!this.hasEvicted || before(this.evictedS, this.evictedN, s, n)) {
+        this.evictedS = s;
+        this.evictedN = n;
+        this.hasEvicted = true;
+      }
+    }
+    this.secs[i] = seconds;
+    this.nanos[i] = nanos;
+    this.streams[i] = stream;
+    this.uuids[i] = uuid;
+    this.head = i + 1 === this.capacity ? 0 : i + 1;
+    if (this.size < this.capacity) this.size++;
+    if (!this.hasNewest || before(this.newestS, this.newestN, seconds, nanos)) {
+      this.newestS = seconds;
+      this.newestN = nanos;
+      this.hasNewest = true;
+    }
+  }
+
+  /**
+   * Where the next request should start (`since`), or undefined when nothing
+   * was delivered yet. Prepares the replay lookup for the events at or after
+   * that point.
+   */
+  beginReplay(overlapMs: number): Timestamp | undefined {
+    if (!this.hasNewest) return undefined;
+    const overlapNs = Math.round(overlapMs * 1e6);
+    let sinceS = this.newestS - Math.floor(overlapNs / 1e9);
+    let sinceN = this.newestN - (overlapNs % 1e9);
+    if (sinceN < 0) {
+      sinceN += 1e9;
+      sinceS -= 1;
+    }
+    // Never at or before an event that was forgotten: a replay of it could
+    // not be recognised. Start just after the newest forgotten one instead.
+    if (this.hasEvicted && !before(this.evictedS, this.evictedN, sinceS, sinceN)) {
+      sinceS = this.evictedS;
+      sinceN = this.evictedN + 1;
+      if (sinceN === 1e9) {
+        sinceS += 1;
+        sinceN = 0;
+      }
+    }
+    const byTime: Array<Set<number> | undefined> = [];
+    const byUuid = new Set<string>();
+    for (let k = 0; k < this.size; k++) {
+      const s = this.secs[k]!;
+      const n = this.nanos[k]!;
+      if (before(s, n, sinceS, sinceN)) continue;
+      const u = this.uuids[k]!;
+      if (u !== '') byUuid.add(u);
+      else (byTime[this.streams[k]!] ??= new Set()).add(timeKey(s, n));
+    }
+    this.replayByTime = byTime;
+    this.replayByUuid = byUuid;
+    this.replayUntilS = this.newestS;
+    this.replayUntilN = this.newestN;
+    // Replays stop being possible once events come from well past the old newest.
+    this.replayEndS = this.newestS + Math.ceil(overlapMs / 1000) + 1;
+    return { seconds: sinceS, nanos: sinceN };
+  }
+
+  endReplay(): void {
+    this.replayByTime = undefined;
+    this.replayByUuid = undefined;
+  }
+}

@@ -1,0 +1,288 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LostEventSchema } from '../gen/flow/flow_pb.js';
+import {
+  GetFlowsResponseSchema,
+  GetNodesResponseSchema,
+  NodeSchema,
+  ServerStatusResponseSchema,
+  type GetFlowsRequest,
+  type GetNodesRequest,
+  type GetNodesResponse,
+  type ServerStatusRequest,
+  type ServerStatusResponse,
+} from '../gen/observer/observer_pb.js';
+import { NodeState, NodeStatusEventSchema } from '../gen/relay/relay_pb.js';
+import { observerServerDefinition } from '../ingest/observer-service.js';
+import { silentLogger, type Logger } from '../log.js';
+import { flowPasses, unsupportedFilterFields } from './flow-filter.js';
+import { ScenarioModel, type Scenario } from './scenario.js';
+
+export interface SimulatedRelayTls {
+  /** PEM server certificate and key. */
+  cert: Buffer;
+  key: Buffer;
+  /** PEM CA that client certificates must chain to; set to require mTLS. */
+  clientCa?: Buffer;
+}
+
+export interface SimulatedRelayOptions {
+  scenario: Scenario;
+  /** Wall-clock time of flow 0, ms. A restarted relay given the same epoch replays the same history. Default: now. */
+  epochMs?: number;
+  tls?: SimulatedRelayTls;
+  logger?: Logger;
+}
+
+interface Fault {
+  afterFlows: number;
+  code: status;
+  details: string;
+}
+
+/**
+ * A Hubble Relay stand-in: a real grpc-js server implementing
+ * `observer.Observer` over a deterministic scenario. It honours `since`,
+ * `until`, `number`, `first`, `follow` and a subset of the flow filters,
+ * streams at the scenario's pace, and respects HTTP/2 backpressure.
+ */
+export class SimulatedRelay {
+  readonly model: ScenarioModel;
+  private readonly server = new Server();
+  private readonly log: Logger;
+  private readonly startedAt = Date.now();
+  private readonly nodeStates = new Map<string, NodeState>();
+  private readonly calls = new Set<ServerWritableStream<GetFlowsRequest, Uint8Array>>();
+  private fault: Fault | undefined; // applies to the next GetFlows stream only
+  // Encoded flows by index, kept for the buffer's span so replays cost nothing.
+  private readonly cache: Array<Uint8Array | undefined>;
+  private readonly cacheIdx: Float64Array;
+  private closed = false;
+  /** Flows written to any stream. */
+  flowsSent = 0;
+  /** GetFlows calls received. */
+  streamsOpened = 0;
+  /** Times a stream waited because its client was not reading. */
+  backpressureWaits = 0;
+
+  constructor(private readonly opts: SimulatedRelayOptions) {
+    this.model = new ScenarioModel(opts.scenario, opts.epochMs ?? Date.now());
+    this.log = opts.logger ?? silentLogger;
+    const cap = this.capacity;
+    this.cache = new Array(cap);
+    this.cacheIdx = new Float64Array(cap).fill(-1);
+    for (const n of opts.scenario.nodes) this.nodeStates.set(this.model.wireNodeName(n.name), NodeState.NODE_CONNECTED);
+    this.server.addService(observerServerDefinition, {
+      GetFlows: (call: ServerWritableStream<GetFlowsRequest, Uint8Array>) => void this.getFlows(call),
+      GetNodes: (call: ServerUnaryCall<GetNodesRequest, GetNodesResponse>, cb: sendUnaryData<GetNodesResponse>) => cb(null, this.nodes()),
+      ServerStatus: (call: ServerUnaryCall<ServerStatusRequest, ServerStatusResponse>, cb: sendUnaryData<ServerStatusResponse>) =>
+        cb(null, this.status()),
+    });
+  }
+
+  get capacity(): number {
+    return this.opts.scenario.bufferCapacity ?? 65_536;
+  }
+
+  /** Binds `host:port` (port 0 picks one) and returns the bound address. */
+  listen(address: string): Promise<string> {
+    const creds = this.opts.tls
+      ? ServerCredentials.createSsl(this.opts.tls.clientCa ?? null, [{ cert_chain: this.opts.tls.cert, private_key: this.opts.tls.key }], Boolean(this.opts.tls.clientCa))
+      : ServerCredentials.createInsecure();
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, creds, (err, port) => {
+        if (err) return reject(new Error(`simulated relay cannot listen on ${address}: ${err.message}`));
+        const bound = address.startsWith('unix:') ? address : `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
+        this.log.info('simulated relay listening', { address: bound });
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Stops at once, cutting open streams (as a relay that dies would). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.forceShutdown();
+  }
+
+  /** The next GetFlows stream ends with `code` after sending `afterFlows` flows. */
+  injectFault(afterFlows: number, code: status = status.UNAVAILABLE, details = 'simulated relay fault'): void {
+    this.fault = { afterFlows, code, details };
+  }
+
+  clearFault(): void {
+    this.fault = undefined;
+  }
+
+  /** Reports a node state change on every open stream and in GetNodes/ServerStatus. */
+  setNodeState(nodes: string[], state: NodeState, message = ''): void {
+    for (const n of nodes) this.nodeStates.set(n, state);
+    const bytes = toBinary(
+      GetFlowsResponseSchema,
+      create(GetFlowsResponseSchema, {
+        responseTypes: { case: 'nodeStatus', value: create(NodeStatusEventSchema, { stateChange: state, nodeNames: nodes, message }) },
+        time: nowTimestamp(),
+      }),
+    );
+    for (const call of this.calls) call.write(bytes);
+  }
+
+  private encodedFlow(i: number): Uint8Array {
+    const slot = i % this.cache.length;
+    if (this.cacheIdx[slot] === i) return this.cache[slot]!;
+    const flow = this.model.flowAt(i);
+    const bytes = toBinary(
+      GetFlowsResponseSchema,
+      create(GetFlowsResponseSchema, { responseTypes: { case: 'flow', value: flow }, nodeName: flow.nodeName, time: flow.time }),
+    );
+    this.cache[slot] = bytes;
+    this.cacheIdx[slot] = i;
+    return bytes;
+  }
+
+  private async getFlows(call: ServerWritableStream<GetFlowsRequest, Uint8Array>): Promise<void> {
+    this.streamsOpened++;
+    const req = call.request;
+    const bad = [...req.whitelist, ...req.blacklist].flatMap(unsupportedFilterFields);
+    if (bad.length > 0) {
+      call.emit('error', { code: status.INVALID_ARGUMENT, details: `simulated relay does not support filter fields: ${[...new Set(bad)].join(', ')}` });
+      return;
+    }
+    const filtered = req.whitelist.length > 0 || req.blacklist.length > 0;
+    const m = this.model;
+    const number = Number(req.number);
+    const now = m.availableAt(Date.now());
+    const oldest = Math.max(0, now - this.capacity);
+    let start: number;
+    if (req.since) start = Math.max(oldest, m.indexAtOrAfter(Number(req.since.seconds), req.since.nanos));
+    else if (number > 0) start = req.first ? oldest : Math.max(oldest, now - number);
+    else start = req.follow ? now : oldest;
+    let end = req.follow ? m.total : now;
+    if (req.until) end = Math.min(end, m.indexAfter(Number(req.until.seconds), req.until.nanos));
+    if (number > 0 && (req.first || !req.follow)) end = Math.min(end, start + number);
+
+    let cancelled = false;
+    const abort = new AbortController();
+    call.on('cancelled', () => {
+      cancelled = true;
+      abort.abort();
+    });
+    call.on('close', () => abort.abort());
+    this.calls.add(call);
+    const fault = this.fault;
+    this.fault = undefined;
+    let sentHere = 0;
+    try {
+      // Relay opens every stream with the state of its nodes.
+      const connected = [...this.nodeStates].filter(([, s]) => s === NodeState.NODE_CONNECTED).map(([n]) => n);
+      call.write(
+        toBinary(
+          GetFlowsResponseSchema,
+          create(GetFlowsResponseSchema, {
+            responseTypes: { case: 'nodeStatus', value: create(NodeStatusEventSchema, { stateChange: NodeState.NODE_CONNECTED, nodeNames: connected }) },
+            time: nowTimestamp(),
+          }),
+        ),
+      );
+      for (let i = start; i < end && !cancelled; i++) {
+        // Pace: flow i goes out once its wall-clock time has come.
+        for (let due = m.wallMsOf(i) - Date.now(); due > 0 && !cancelled; due = m.wallMsOf(i) - Date.now()) {
+          await sleep(Math.min(due, 1000) + 1, undefined, { signal: abort.signal }).catch(() => {});
+        }
+        if (cancelled || this.closed) return;
+        for (const ev of m.nodeEventsBefore(i) ?? []) {
+          this.setNodeState(ev.nodes.map((n) => m.wireNodeName(n)), NodeState[ev.state], ev.message ?? '');
+        }
+        const lost = m.lostEventBefore(i);
+        if (lost) {
+          const t = m.timeOf(i);
+          call.write(
+            toBinary(
+              GetFlowsResponseSchema,
+              create(GetFlowsResponseSchema, {
+                responseTypes: { case: 'lostEvents', value: create(LostEventSchema, { source: lost.source, numEventsLost: BigInt(lost.count) }) },
+                nodeName: lost.node,
+                time: { seconds: BigInt(t.seconds), nanos: t.nanos },
+              }),
+            ),
+          );
+        }
+        if (filtered && !flowPasses(m.flowAt(i), req.whitelist, req.blacklist)) continue;
+        if (fault && sentHere >= fault.afterFlows) {
+          call.emit('error', { code: fault.code, details: fault.details });
+          return;
+        }
+        const ok = call.write(this.encodedFlow(i));
+        sentHere++;
+        this.flowsSent++;
+        if (!ok) {
+          this.backpressureWaits++;
+          await waitDrain(call, abort.signal);
+        }
+      }
+      // A real relay never ends a follow stream: it idles until the client goes.
+      if (req.follow && !cancelled && !this.closed) await new Promise<void>((r) => abort.signal.addEventListener('abort', () => r(), { once: true }));
+      if (!cancelled && !this.closed) call.end();
+    } catch (e) {
+      this.log.warn('simulated relay stream failed', { error: (e as Error).message });
+      if (!cancelled) call.emit('error', { code: status.INTERNAL, details: (e as Error).message });
+    } finally {
+      this.calls.delete(call);
+    }
+  }
+
+  private nodes(): GetNodesResponse {
+    return create(GetNodesResponseSchema, {
+      nodes: [...this.nodeStates].map(([name, state]) =>
+        create(NodeSchema, { name, state, version: 'simulated', address: `${name}:4244`, numFlows: BigInt(Math.min(this.capacity, this.available())), maxFlows: BigInt(this.capacity) }),
+      ),
+    });
+  }
+
+  private available(): number {
+    return this.model.availableAt(Date.now());
+  }
+
+  private status(): ServerStatusResponse {
+    const seen = this.available();
+    const states = [...this.nodeStates];
+    const unavailable = states.filter(([, s]) => s !== NodeState.NODE_CONNECTED).map(([n]) => n);
+    return create(ServerStatusResponseSchema, {
+      numFlows: BigInt(Math.min(seen, this.capacity)),
+      maxFlows: BigInt(this.capacity),
+      seenFlows: BigInt(seen),
+      uptimeNs: BigInt(Date.now() - this.startedAt) * 1_000_000n,
+      numConnectedNodes: states.length - unavailable.length,
+      numUnavailableNodes: unavailable.length,
+      unavailableNodes: unavailable,
+      version: 'hubble-ipam-exporter simulated relay',
+      flowsRate: this.opts.scenario.flowsPerSecond,
+    });
+  }
+}
+
+function nowTimestamp() {
+  const ms = Date.now();
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}
+
+function waitDrain(call: ServerWritableStream<GetFlowsRequest, Uint8Array>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
