@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { ResumeWindow } from '../src/ingest/resume-window.js';
+import { Backoff } from '../src/ingest/backoff.js';
+
+describe('resume window', () => {
+  it('asks for the overlap before the newest event and drops exactly the replays', () => {
+    const w = new ResumeWindow(100);
+    const a = w.streamId('node-a');
+    const b = w.streamId('node-b');
+    // Ten events per node at 100 ms spacing; node-b's at the same instants.
+    for (let i = 0; i < 10; i++) {
+      expect(w.admit(1000 + Math.floor(i / 10), (i % 10) * 1e8, a, '')).toBe(false);
+      expect(w.admit(1000 + Math.floor(i / 10), (i % 10) * 1e8, b, '')).toBe(false);
+    }
+    expect(w.newest).toEqual({ seconds: 1000, nanos: 9e8 });
+    expect(w.beginReplay(500)).toEqual({ seconds: 1000, nanos: 4e8 });
+    // The relay replays 1000.4 .. 1000.9 for both nodes: all recognised.
+    let dropped = 0;
+    for (let i = 4; i < 10; i++) {
+      if (w.admit(1000, i * 1e8, a, '')) dropped++;
+      if (w.admit(1000, i * 1e8, b, '')) dropped++;
+    }
+    expect(dropped).toBe(12);
+    // A flow at an old instant that was never delivered (a third node) is new.
+    expect(w.admit(1000, 5e8, w.streamId('node-c'), '')).toBe(false);
+    // New events pass, and a replay that arrives late is still caught.
+    expect(w.admit(1001, 0, a, '')).toBe(false);
+    expect(w.admit(1000, 9e8, a, '')).toBe(true);
+    // Far past the old newest, the replay lookup is released.
+    w.admit(1003, 0, a, '');
+    expect(w.replaying).toBe(false);
+  });
+
+  it('matches by uuid when the flow has one, whatever its node', () => {
+    const w = new ResumeWindow(10);
+    w.admit(5, 1, w.streamId('x'), 'u-1');
+    w.admit(5, 2, w.streamId('x'), 'u-2');
+    w.beginReplay(2000);
+    expect(w.admit(5, 1, w.streamId('y'), 'u-1')).toBe(true);
+    expect(w.admit(5, 1, w.streamId('x'), 'u-3')).toBe(false);
+  });
+
+  it('never resumes at or before an event it has forgotten', () => {
+    const w = new ResumeWindow(4);
+    const s = w.streamId('n');
+    for (let i = 0; i < 10; i++) w.admit(100, i, s, ''); // 6 forgotten, newest forgotten is nanos 5
+    expect(w.beginReplay(60_000)).toEqual({ seconds: 100, nanos: 6 });
+    for (let i = 6; i < 10; i++) expect(w.admit(100, i, s, '')).toBe(true);
+  });
+
+  it('starts nowhere before anything was delivered', () => {
+    expect(new ResumeWindow(4).beginReplay(1000)).toBeUndefined();
+  });
+});
+
+describe('backoff', () => {
+  it('grows by the multiplier up to the cap, jittered within bounds, and resets', () => {
+    const mid = new Backoff({ initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 }, () => 0.5);
+    expect([1, 2, 3, 4, 5, 6].map(() => mid.next())).toEqual([100, 200, 400, 800, 1000, 1000]);
+    mid.reset();
+    expect(mid.next()).toBe(100);
+    const low = new Backoff({ initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 }, () => 0);
+    expect([low.next(), low.next()]).toEqual([80, 160]);
+    const high = new Backoff({ initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 }, () => 0.999999);
+    expect(high.next()).toBe(120);
+    expect(() => new Backoff({ initialMs: 0 })).toThrow('invalid backoff: initialMs=0');
+  });
+});
