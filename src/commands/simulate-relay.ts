@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { addressArg, intArg, numberArg, opt } from '../cli-options.js';
+import { createLogger } from '../log.js';
+import { defaultScenario, type Scenario } from '../sim/scenario.js';
+import { SimulatedRelay } from '../sim/simulated-relay.js';
+import { runUntilStopped } from './lifecycle.js';
+
+export interface SimulateRelayFlags {
+  listen: string;
+  seed: number;
+  rate: number;
+  total?: number;
+  scenario?: string;
+  clusterName?: string;
+  uuids: boolean;
+  lostEvery: number;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsClientCaFile?: string;
+  duration: number;
+}
+
+/** The scenario from a YAML/JSON file (fields of `Scenario`, over the default), then flags. */
+export function scenarioFromFlags(f: Pick<SimulateRelayFlags, 'seed' | 'rate' | 'total' | 'scenario' | 'clusterName' | 'uuids' | 'lostEvery'>): Scenario {
+  let fromFile: Partial<Scenario> = {};
+  if (f.scenario) {
+    try {
+      fromFile = parseYaml(readFileSync(f.scenario, 'utf8')) as Partial<Scenario>;
+    } catch (e) {
+      throw new Error(`cannot read scenario ${f.scenario}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return defaultScenario({
+    ...fromFile,
+    seed: f.seed,
+    flowsPerSecond: f.rate,
+    ...(f.total !== undefined ? { totalFlows: f.total } : {}),
+    ...(f.clusterName !== undefined ? { clusterName: f.clusterName } : {}),
+    uuids: f.uuids,
+    lostEventEvery: f.lostEvery,
+  });
+}
+
+export function simulateRelayCommand(): Command {
+  return new Command('simulate-relay')
+    .description('serve a simulated Hubble Relay (observer.Observer over gRPC) for demos, tests and `hubble observe`')
+    .addOption(opt('--listen <host:port>', 'address to serve gRPC on').default('127.0.0.1:4245').argParser(addressArg))
+    .addOption(opt('--seed <n>', 'seed of the deterministic scenario').default(1).argParser(intArg(0, 2 ** 31 - 1)))
+    .addOption(opt('--rate <flows-per-second>', 'flows per second').default(200).argParser(numberArg(0.001)))
+    .addOption(opt('--total <n>', 'stop generating after this many flows (default: endless)').argParser(intArg(0)))
+    .addOption(opt('--scenario <file>', 'YAML or JSON scenario (nodes, pods, externalIPs, …) over the built-in one'))
+    .addOption(opt('--cluster-name <name>', 'cluster prefix of node names (default: kind-kind)'))
+    .addOption(opt('--no-uuids', 'send flows without uuid, like Hubble before v1.15'))
+    .addOption(opt('--lost-every <n>', 'send a LostEvent before every n-th flow (0: never)').default(0).argParser(intArg(0)))
+    .addOption(opt('--tls-cert-file <file>', 'serve TLS with this PEM certificate'))
+    .addOption(opt('--tls-key-file <file>', 'PEM key of --tls-cert-file'))
+    .addOption(opt('--tls-client-ca-file <file>', 'require client certificates signed by this CA (mTLS)'))
+    .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
+    .action(async (f: SimulateRelayFlags) => {
+      const log = createLogger('info');
+      if (Boolean(f.tlsCertFile) !== Boolean(f.tlsKeyFile)) throw new Error('TLS needs both --tls-cert-file and --tls-key-file');
+      const tls = f.tlsCertFile && f.tlsKeyFile
+        ? { cert: readFileSync(f.tlsCertFile), key: readFileSync(f.tlsKeyFile), ...(f.tlsClientCaFile ? { clientCa: readFileSync(f.tlsClientCaFile) } : {}) }
+        : undefined;
+      const relay = new SimulatedRelay({ scenario: scenarioFromFlags(f), logger: log, ...(tls ? { tls } : {}) });
+      const address = await relay.listen(f.listen);
+      process.stdout.write(
+        `simulated Hubble Relay on ${address} (${f.rate} flows/s, seed ${f.seed})\n` +
+          `  hubble observe --server ${address}${tls ? ' --tls' : ''} --follow\n` +
+          `  hubble-ipam-exporter serve --relay-address ${address}\n`,
+      );
+      await runUntilStopped(f.duration, () => relay.close());
+    });
+}
