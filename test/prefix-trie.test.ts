@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { PrefixTrie } from '../src/ipam/prefix-trie.js';
+import { IpAddr, parseIpInto } from '../src/net/ip.js';
+import { hostPrefix, nthAddress, parsePrefix, prefixContainsAddr, prefixOfAddr, prefixSize, type Prefix } from '../src/net/prefix.js';
+import { Rng } from '../src/sim/rng.js';
+
+function randomAddr(r: Rng, family: 4 | 6, near?: IpAddr): IpAddr {
+  const a = new IpAddr();
+  a.family = family;
+  if (family === 4) a.v4 = near && r.next() < 0.7 ? (near.v4 ^ (r.u32() >>> (8 + r.int(24)))) >>> 0 : r.u32();
+  else for (let k = 0; k < 4; k++) a.v6[k] = near && k < 2 && r.next() < 0.8 ? near.v6[k]! ^ (k === 1 ? r.u32() >>> (4 + r.int(28)) : 0) : r.u32();
+  return a;
+}
+
+/** The deliberately naive reference: scan every prefix, keep the longest that contains the address. */
+function naive(prefixes: Array<[Prefix, number]>, a: IpAddr): number | undefined {
+  let best: [Prefix, number] | undefined;
+  for (const e of prefixes) if (prefixContainsAddr(e[0], a) && (!best || e[0].bits > best[0].bits)) best = e;
+  return best?.[1];
+}
+
+describe('prefix trie', () => {
+  it('agrees with a naive list scan on random nested prefixes of both families', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = new Rng(seed);
+      const trie = new PrefixTrie<number>();
+      const list: Array<[Prefix, number]> = [];
+      const anchor4 = randomAddr(r, 4);
+      const anchor6 = randomAddr(r, 6);
+      for (let i = 0; i < 400; i++) {
+        const family = r.next() < 0.5 ? 4 : 6;
+        const a = randomAddr(r, family, family === 4 ? anchor4 : anchor6);
+        const p = prefixOfAddr(a, r.int(family === 4 ? 33 : 129));
+        trie.insert(p, i);
+        const same = list.findIndex((e) => e[0].text === p.text);
+        if (same >= 0) list[same] = [p, i];
+        else list.push([p, i]);
+      }
+      for (let q = 0; q < 3000; q++) {
+        const family = r.next() < 0.5 ? 4 : 6;
+        const a = randomAddr(r, family, family === 4 ? anchor4 : anchor6);
+        expect(trie.lookup(a)).toBe(naive(list, a));
+      }
+      expect(trie.size).toBe(list.length);
+    }
+  });
+
+  it('answers exact gets, coverings and entries', () => {
+    const t = new PrefixTrie<string>();
+    for (const c of ['10.0.0.0/8', '10.244.0.0/16', '10.244.1.0/24', '10.244.1.2/32', 'fd00::/8', 'fd00:10:244:1::/64', '0.0.0.0/0']) t.insert(parsePrefix(c), c);
+    expect(t.get(parsePrefix('10.244.0.0/16'))).toBe('10.244.0.0/16');
+    expect(t.get(parsePrefix('10.244.0.0/17'))).toBeUndefined();
+    expect(t.covering(parsePrefix('10.244.1.2/32'))).toEqual(['0.0.0.0/0', '10.0.0.0/8', '10.244.0.0/16', '10.244.1.0/24', '10.244.1.2/32']);
+    expect(t.covering(parsePrefix('fd00:10:244:1::/80'))).toEqual(['fd00::/8', 'fd00:10:244:1::/64']);
+    const a = new IpAddr();
+    parseIpInto('10.244.1.3', a);
+    expect(t.lookup(a)).toBe('10.244.1.0/24');
+    parseIpInto('192.168.0.1', a);
+    expect(t.lookup(a)).toBe('0.0.0.0/0');
+    parseIpInto('fe80::1', a);
+    expect(t.lookup(a)).toBeUndefined();
+    t.insert(parsePrefix('10.244.1.0/24'), 'replaced');
+    expect(t.size).toBe(7);
+    expect(t.entries().find(([p]) => p.text === '10.244.1.0/24')?.[1]).toBe('replaced');
+  });
+
+  it('visits no more nodes at 5,000 nodes than at 3: lookup cost is bounded by prefix length', () => {
+    const build = (nodes: number) => {
+      const t = new PrefixTrie<number>();
+      t.insert(parsePrefix('10.0.0.0/8'), -1);
+      t.insert(parsePrefix('fd00::/48'), -1);
+      for (let n = 0; n < nodes; n++) {
+        t.insert(parsePrefix(`10.${n >> 8}.${n & 255}.0/24`), n);
+        t.insert(parsePrefix(`fd00:0:0:${n.toString(16)}::/64`), n);
+        t.insert(hostPrefix(`192.168.${n >> 8}.${n & 255}`), n); // node InternalIPs
+      }
+      return t;
+    };
+    const small = build(3);
+    const large = build(5000);
+    const a = new IpAddr();
+    for (const ip of ['10.0.1.77', 'fd00:0:0:2::abcd', '192.168.0.2', '8.8.8.8', '2001:db8::1']) {
+      parseIpInto(ip, a);
+      expect(large.pathLength(a), ip).toBeLessThanOrEqual(a.family === 4 ? 33 : 129);
+      expect(large.pathLength(a), ip).toBe(small.pathLength(a));
+    }
+    parseIpInto('10.19.135.9', a); // node 4999's CIDR: only in the large trie
+    expect(large.lookup(a)).toBe(4999);
+    expect(large.pathLength(a)).toBe(25); // root + 24 bits
+  });
+});
+
+describe('prefixes', () => {
+  it('parses, masks, unmaps and measures', () => {
+    expect(parsePrefix('10.244.1.7/24').text).toBe('10.244.1.0/24');
+    expect(parsePrefix('FD00:10:244:1::B8A4/64').text).toBe('fd00:10:244:1::/64');
+    expect(parsePrefix('::ffff:10.0.0.0/104').text).toBe('10.0.0.0/8');
+    expect(prefixSize(parsePrefix('10.20.0.0/27'))).toBe(32);
+    expect(nthAddress(parsePrefix('10.20.0.0/16'), 257)).toBe('10.20.1.1');
+    expect(nthAddress(parsePrefix('fd00::/64'), 2 ** 32 + 1)).toBe('fd00::1:0:1');
+  });
+
+  it.each(['10.0.0.0', '10.0.0.0/33', 'fd00::/129', '10.0.0/8', 'garbage', ''])('names the bad CIDR %j', (bad) => {
+    expect(() => parsePrefix(bad)).toThrow(`invalid CIDR ${JSON.stringify(bad)}`);
+  });
+});
