@@ -1,0 +1,123 @@
+import { silentLogger, type Logger } from '../log.js';
+import { formatProblem, IpamError, type FormerAllocation, type IpamProblem, type IpamState } from './model.js';
+import { IpamSnapshot } from './snapshot.js';
+
+export interface IpamStoreOptions {
+  logger?: Logger;
+  /** Former allocations remembered across updates (oldest forgotten first). Default 10000. */
+  maxRemembered?: number;
+  now?: () => Date;
+}
+
+export interface IpamErrorRecord {
+  /** The source that sent the rejected update: a file list, `kubernetes`, … */
+  source: string;
+  at: Date;
+  problems: IpamProblem[];
+}
+
+const allocKey = (node: string, cidr: string) => `${node}\0${cidr}`;
+
+/**
+ * Holds the IPAM snapshot in force and swaps it whole on every accepted
+ * change. Remembers allocations that disappear between updates (a CiliumNode
+ * re-created with new podCIDRs) as former allocations of their old owner, so
+ * traffic from them can be called stale. A rejected update leaves the last
+ * good snapshot in force and is counted.
+ */
+export class IpamStore {
+  private current: IpamSnapshot | undefined;
+  private version = 0;
+  private readonly remembered = new Map<string, FormerAllocation>();
+  private readonly listeners = new Set<(s: IpamSnapshot) => void>();
+  private readonly log: Logger;
+  private readonly maxRemembered: number;
+  private readonly now: () => Date;
+  /** Rejected updates since start. */
+  errorCount = 0;
+  lastError: IpamErrorRecord | undefined;
+
+  constructor(opts: IpamStoreOptions = {}) {
+    this.log = opts.logger ?? silentLogger;
+    this.maxRemembered = opts.maxRemembered ?? 10_000;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get snapshot(): IpamSnapshot | undefined {
+    return this.current;
+  }
+
+  /** Calls `fn` with every new snapshot. Returns an unsubscribe function. */
+  onChange(fn: (s: IpamSnapshot) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Records a rejected input (a YAML error, a bad CIDR) without touching the snapshot. */
+  reject(source: string, problems: IpamProblem[]): void {
+    this.errorCount++;
+    this.lastError = { source, at: this.now(), problems };
+    this.log.error('IPAM update rejected; keeping the last good state', { source, problems: problems.length, first: problems[0] ? formatProblem(problems[0]) : '' });
+  }
+
+  /**
+   * Offers a new state. Returns the new snapshot, or undefined when the state
+   * was rejected (then `lastError` says why).
+   */
+  update(state: IpamState, source: string, problems: IpamProblem[] = []): IpamSnapshot | undefined {
+    if (problems.length > 0) {
+      this.reject(source, problems);
+      return undefined;
+    }
+    const nowCurrent = new Set(state.allocations.map((a) => allocKey(a.node, a.cidr.text)));
+    const released = this.released(nowCurrent);
+    const merged = this.withRemembered(state, nowCurrent, released);
+    let snap: IpamSnapshot;
+    try {
+      snap = IpamSnapshot.build(merged, this.version + 1);
+    } catch (e) {
+      if (e instanceof IpamError) {
+        this.reject(source, e.problems);
+        return undefined;
+      }
+      throw e;
+    }
+    this.commitRemembered(nowCurrent, released);
+    this.version++;
+    this.current = snap;
+    this.log.info('IPAM state updated', { source, version: snap.version, mode: state.mode, pools: state.pools.length, allocations: state.allocations.length, former: merged.former.length });
+    for (const fn of this.listeners) fn(snap);
+    return snap;
+  }
+
+  /** Allocations of the snapshot in force that `state` no longer has. */
+  private released(nowCurrent: Set<string>): FormerAllocation[] {
+    const at = this.now().toISOString();
+    return (this.current?.state.allocations ?? [])
+      .filter((a) => !nowCurrent.has(allocKey(a.node, a.cidr.text)))
+      .map((a) => ({ node: a.node, pool: a.pool, cidr: a.cidr, releasedAt: at, reason: `no longer allocated to ${a.node}`, origin: a.origin }));
+  }
+
+  /** The state plus every remembered or newly released allocation that is not current again. */
+  private withRemembered(state: IpamState, nowCurrent: Set<string>, released: FormerAllocation[]): IpamState {
+    const former = [...state.former];
+    const have = new Set(former.map((f) => allocKey(f.node, f.cidr.text)));
+    for (const f of [...this.remembered.values(), ...released]) {
+      const k = allocKey(f.node, f.cidr.text);
+      // Skip what is current again, already former, or whose pool is gone.
+      if (nowCurrent.has(k) || have.has(k) || !state.pools.some((p) => p.name === f.pool)) continue;
+      former.push(f);
+      have.add(k);
+    }
+    return { ...state, former };
+  }
+
+  private commitRemembered(nowCurrent: Set<string>, released: FormerAllocation[]): void {
+    for (const f of released) {
+      const k = allocKey(f.node, f.cidr.text);
+      if (!this.remembered.has(k)) this.remembered.set(k, f);
+    }
+    for (const k of [...this.remembered.keys()]) if (nowCurrent.has(k)) this.remembered.delete(k);
+    while (this.remembered.size > this.maxRemembered) this.remembered.delete(this.remembered.keys().next().value!);
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * The live source of the cluster's Cilium IPAM objects: Nodes, CiliumNodes,
+ * CiliumPodIPPools, the cilium-config ConfigMap and optionally
+ * CiliumEndpoints, each kept by a @kubernetes/client-node informer
+ * (`ListWatch`: list, then watch from the list's resourceVersion).
+ *
+ * What client-node 1.4.0's `ListWatch` does, and what this adds:
+ * - a watch that ends normally is resumed from the last resourceVersion, and a
+ *   410 Gone (an `ERROR` event with code 410, or HTTP 410) clears the
+ *   resourceVersion, so the next round relists: relisting is client-node's;
+ * - any other failure (list or watch: HTTP error, connection reset) is handed
+ *   to the `error` callbacks and the informer stops for good: restarting it
+ *   with backoff is ours (it resumes from its resourceVersion);
+ * - it does not ask for bookmarks: our `Watch` adds `allowWatchBookmarks`;
+ *   a BOOKMARK only moves the resourceVersion on;
+ * - the typed list calls deserialize core types into classes (Dates for
+ *   timestamps) while watch events stay JSON, so the list function here reads
+ *   raw JSON through client-node's own HTTP stack (auth, TLS) instead.
+ */
+import {
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  KubeConfig,
+  ListWatch,
+  RequestContext,
+  Watch,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { STATUS_CODES } from 'node:http';
+import { Backoff } from '../ingest/backoff.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { KubeObject } from './kube-object.js';
+
+export interface KubeWatchOptions {
+  /** Loaded kubeconfig; default: in-cluster service account when KUBERNETES_SERVICE_HOST is set, else the default kubeconfig. */
+  kubeConfig?: KubeConfig;
+  /** Namespace of the cilium-config ConfigMap. Default "kube-system". */
+  configMapNamespace?: string;
+  /** Name of the Cilium ConfigMap. Default "cilium-config". */
+  configMapName?: string;
+  /** Also watch CiliumEndpoints (addresses in use, pod names). Default false. */
+  watchEndpoints?: boolean;
+  /** Quiet period before onChange fires after a burst of events, ms. Default 200. */
+  debounceMs?: number;
+  logger?: Logger;
+  /** Called with every current object of every watched kind after the first full sync and after each (debounced) change. */
+  onChange: (objects: KubeObject[]) => void;
+}
+
+export type ResourceName = 'nodes' | 'ciliumnodes' | 'ciliumpodippools' | 'configmap' | 'ciliumendpoints';
+
+export interface ResourceStatus {
+  /** Listed at least once (or, for CiliumPodIPPools, known to be not installed). A resource that is not watched reports false. */
+  synced: boolean;
+  objects: number;
+  /** Lists after the first one (after 410 Gone). */
+  relists: number;
+  /** The most recent list/watch error; kept after the watch recovers. */
+  lastError?: string;
+}
+
+const VERBS = ['get', 'list', 'watch'];
+
+/**
+ * The RBAC rules the watch needs (get/list/watch on exactly the resources it
+ * reads). The ConfigMap rule names the default "cilium-config": list and watch
+ * are authorised by name because they carry `fieldSelector=metadata.name=...`;
+ * it belongs in a Role in the ConfigMap's namespace (or in the ClusterRole).
+ * `ciliumendpoints` is only read with `watchEndpoints: true`.
+ */
+export const requiredRbacRules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> = [
+  { apiGroups: [''], resources: ['nodes'], verbs: VERBS },
+  { apiGroups: [''], resources: ['configmaps'], resourceNames: ['cilium-config'], verbs: VERBS },
+  { apiGroups: ['cilium.io'], resources: ['ciliumnodes', 'ciliumpodippools', 'ciliumendpoints'], verbs: VERBS },
+];
+
+interface ResourceSpec {
+  name: ResourceName;
+  apiVersion: string;
+  kind: string;
+  path: string;
+  fieldSelector?: string;
+  /** A 404 means "CRD not installed": empty and synced, retried slowly. */
+  optional?: boolean;
+}
+
+/** A list or watch that failed, with its HTTP status when there was one (`statusCode` is what ListWatch checks for 410). */
+class KubeRequestError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode?: number,
+  ) {
+    super(message);
+    this.name = 'KubeRequestError';
+  }
+}
+
+/** Deadline of one list request, ms. */
+const LIST_TIMEOUT_MS = 60_000;
+/** How often a missing optional CRD is looked for again, ms. */
+const ABSENT_RETRY_MS = 60_000;
+
+const httpText = (code: number) => `HTTP ${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
+
+function statusCodeOf(err: unknown): number | undefined {
+  const e = err as { statusCode?: unknown; code?: unknown } | undefined;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  if (typeof e?.code === 'number') return e.code;
+  return undefined;
+}
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+interface Resource {
+  spec: ResourceSpec;
+  informer: ListWatch<KubernetesObject>;
+  synced: boolean;
+  /** The optional CRD is not installed. */
+  absent: boolean;
+  /** A list returned and ListWatch is applying it (it calls `watch` right after). */
+  listApplied: boolean;
+  lists: number;
+  relists: number;
+  lastError?: string;
+  backoff: Backoff;
+  retry?: NodeJS.Timeout;
+}
+
+/** client-node's Watch, asking for bookmarks and telling the owner what happens to each watch request. */
+class ResourceWatch extends Watch {
+  constructor(
+    kc: KubeConfig,
+    private readonly hooks: {
+      closed(): boolean;
+      /** Right before each watch request: ListWatch has applied any list it just made. */
+      beforeWatch(): void;
+      connected(): void;
+      errorEvent(status: { code?: number; message?: string }): void;
+    },
+  ) {
+    super(kc);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    done: (err: any) => void,
+  ): Promise<AbortController> {
+    this.hooks.beforeWatch();
+    if (this.hooks.closed()) {
+      const idle = new AbortController();
+      idle.abort();
+      return idle;
+    }
+    let failed = false;
+    const controller = await super.watch(
+      path,
+      // Like client-go: bookmarks, and a server-side timeout of 5-10 minutes so a silently dead stream is replaced.
+      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) },
+      (phase, obj, raw) => {
+        if (phase === 'ERROR') this.hooks.errorEvent(obj ?? {});
+        callback(phase, obj, raw);
+      },
+      (err) => {
+        if (!err) return done(null);
+        failed = true;
+        const code = statusCodeOf(err);
+        done(new KubeRequestError(`watch ${path}: ${code !== undefined ? httpText(code) : messageOf(err)}`, code));
+      },
+    );
+    if (this.hooks.closed()) controller.abort();
+    else if (!failed) this.hooks.connected();
+    return controller;
+  }
+}
+
+export class KubeIpamWatch {
+  private readonly kc: KubeConfig;
+  private readonly log: Logger;
+  private readonly debounceMs: number;
+  private readonly resources: Resource[];
+  private readonly http = new IsomorphicFetchHttpLibrary();
+  /** Aborts list requests in flight on close. */
+  private readonly abort = new AbortController();
+  private closed = false;
+  private fullySynced = false;
+  private startPromise?: Promise<void>;
+  private settleStart?: (err?: Error) => void;
+  private startTimer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private firstPendingAt?: number;
+
+  constructor(private readonly opts: KubeWatchOptions) {
+    this.kc = opts.kubeConfig ?? defaultKubeConfig();
+    this.log = opts.logger ?? silentLogger;
+    this.debounceMs = opts.debounceMs ?? 200;
+    const ns = opts.configMapNamespace ?? 'kube-system';
+    const cm = opts.configMapName ?? 'cilium-config';
+    const specs: ResourceSpec[] = [
+      { name: 'nodes', apiVersion: 'v1', kind: 'Node', path: '/api/v1/nodes' },
+      { name: 'ciliumnodes', apiVersion: 'cilium.io/v2', kind: 'CiliumNode', path: '/apis/cilium.io/v2/ciliumnodes' },
+      { name: 'ciliumpodippools', apiVersion: 'cilium.io/v2alpha1', kind: 'CiliumPodIPPool', path: '/apis/cilium.io/v2alpha1/ciliumpodippools', optional: true },
+      { name: 'configmap', apiVersion: 'v1', kind: 'ConfigMap', path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`, fieldSelector: `metadata.name=${cm}` },
+    ];
+    if (opts.watchEndpoints) specs.push({ name: 'ciliumendpoints', apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint', path: '/apis/cilium.io/v2/ciliumendpoints' });
+    this.resources = specs.map((spec) => this.makeResource(spec));
+  }
+
+  private makeResource(spec: ResourceSpec): Resource {
+    const watch = new ResourceWatch(this.kc, {
+      closed: () => this.closed,
+      beforeWatch: () => this.onListApplied(r),
+      connected: () => r.backoff.reset(),
+      errorEvent: (s) => {
+        if (s.code === 410) this.log.info('kube watch expired (410 Gone), relisting', { resource: spec.name, message: s.message });
+        else {
+          r.lastError = `watch ${spec.path}: ERROR event ${s.code ?? ''} ${s.message ?? ''}`.replace(/\s+/g, ' ').trim();
+          this.log.warn('kube watch error event', { resource: spec.name, error: r.lastError });
+        }
+      },
+    });
+    const informer = new ListWatch<KubernetesObject>(spec.path, watch, () => this.list(r), false, undefined, spec.fieldSelector);
+    const r: Resource = { spec, informer, synced: false, absent: false, listApplied: false, lists: 0, relists: 0, backoff: new Backoff() };
+    const changed = () => this.scheduleChange();
+    informer.on('add', changed);
+    informer.on('update', changed);
+    informer.on('delete', changed);
+    informer.on('error', (err) => this.onError(r, err));
+    return r;
+  }
+
+  /** The list function of the informer: raw JSON (no class instances), apiVersion/kind filled in. */
+  private async list(r: Resource): Promise<KubernetesListObject<KubernetesObject>> {
+    const { path, fieldSelector, apiVersion, kind } = r.spec;
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new KubeRequestError('kubeconfig has no current cluster');
+    const url = new URL(cluster.server + path);
+    if (fieldSelector) url.searchParams.set('fieldSelector', fieldSelector);
+    const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+    ctx.setHeaderParam('Accept', 'application/json');
+    ctx.setSignal(AbortSignal.any([this.abort.signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]));
+    let code: number;
+    let text: string;
+    try {
+      await this.kc.applySecurityAuthentication(ctx);
+      const rsp = await this.http.send(ctx).toPromise();
+      code = rsp.httpStatusCode;
+      text = await rsp.body.text();
+    } catch (err) {
+      throw new KubeRequestError(`list ${path}: ${messageOf(err)}`);
+    }
+    if (code !== 200) {
+      let detail = '';
+      try {
+        detail = (JSON.parse(text) as { message?: string }).message ?? '';
+      } catch {
+        detail = text.slice(0, 200);
+      }
+      throw new KubeRequestError(`list ${path}: ${httpText(code)}${detail ? `: ${detail}` : ''}`, code);
+    }
+    const list = JSON.parse(text) as KubernetesListObject<KubernetesObject>;
+    list.items = (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
+    r.listApplied = true;
+    return list;
+  }
+
+  private onListApplied(r: Resource): void {
+    if (!r.listApplied || this.closed) return;
+    r.listApplied = false;
+    r.backoff.reset();
+    if (++r.lists > 1) {
+      r.relists++;
+      this.log.info('kube relisted', { resource: r.spec.name, objects: r.informer.list().length });
+    }
+    if (r.absent) {
+      r.absent = false;
+      this.log.info(`${r.spec.kind} resources are served now`, { resource: r.spec.name });
+      this.scheduleChange();
+    }
+    this.markSynced(r);
+  }
+
+  private onError(r: Resource, err: unknown): void {
+    if (this.closed) return;
+    r.listApplied = false;
+    const code = statusCodeOf(err);
+    let delay: number;
+    if (code === 404 && r.spec.optional) {
+      if (!r.absent) {
+        r.absent = true;
+        this.log.info(`${r.spec.kind} CRD not installed (404), treating it as empty`, { resource: r.spec.name, path: r.spec.path });
+        if (r.informer.list().length > 0) this.scheduleChange();
+      }
+      this.markSynced(r);
+      delay = ABSENT_RETRY_MS;
+    } else {
+      r.lastError = messageOf(err);
+      delay = r.backoff.next();
+      this.log.warn('kube list/watch failed, retrying', { resource: r.spec.name, error: r.lastError, retryInMs: delay });
+    }
+    clearTimeout(r.retry);
+    r.retry = setTimeout(() => {
+      r.retry = undefined;
+      if (!this.closed) r.informer.start().catch((e: unknown) => this.onError(r, e));
+    }, delay);
+  }
+
+  private markSynced(r: Resource): void {
+    r.synced = true;
+    if (this.fullySynced || !this.resources.every((x) => x.synced)) return;
+    this.fullySynced = true;
+    clearTimeout(this.startTimer);
+    this.log.info('kube watch synced', Object.fromEntries(this.resources.map((x) => [x.spec.name, this.count(x)])));
+    this.emit();
+    this.settleStart?.();
+  }
+
+  private scheduleChange(): void {
+    if (this.closed || !this.fullySynced) return;
+    const now = Date.now();
+    this.firstPendingAt ??= now;
+    clearTimeout(this.debounce);
+    // A quiet period, but never more than ten of them behind a steady stream of events.
+    const wait = Math.max(0, Math.min(this.debounceMs, this.firstPendingAt + 10 * this.debounceMs - now));
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.firstPendingAt = undefined;
+      this.emit();
+    }, wait);
+  }
+
+  private emit(): void {
+    if (this.closed) return;
+    const objects: KubeObject[] = [];
+    for (const r of this.resources) {
+      if (r.absent) continue;
+      for (const o of r.informer.list()) objects.push({ ...(o as KubeObject), apiVersion: r.spec.apiVersion, kind: r.spec.kind });
+    }
+    try {
+      this.opts.onChange(objects);
+    } catch (err) {
+      this.log.error('kube watch onChange failed', { error: messageOf(err) });
+    }
+  }
+
+  private count(r: Resource): number {
+    return r.absent ? 0 : r.informer.list().length;
+  }
+
+  /** Starts every informer; resolves once every resource has listed once (first full sync), then calls onChange once. Rejects (with a message naming the resource and the HTTP status / error) if a resource cannot be listed at all within `timeoutMs` (default 30000); the watch is closed then. */
+  start(timeoutMs = 30_000): Promise<void> {
+    if (this.startPromise) return this.startPromise;
+    if (this.closed) return Promise.reject(new Error('kube watch is closed'));
+    this.startPromise = new Promise<void>((resolve, reject) => {
+      this.settleStart = (err) => {
+        this.settleStart = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    this.startTimer = setTimeout(() => {
+      const pending = this.resources.filter((r) => !r.synced);
+      const why = pending.map((r) => `${r.spec.name} (${r.spec.path}): ${r.lastError ?? 'no answer'}`).join('; ');
+      this.settleStart?.(new Error(`kube watch: not synced after ${timeoutMs} ms: ${why}`));
+      void this.close();
+    }, timeoutMs);
+    for (const r of this.resources) r.informer.start().catch((err: unknown) => this.onError(r, err));
+    return this.startPromise;
+  }
+
+  /** True after the first full sync. */
+  get synced(): boolean {
+    return this.fullySynced;
+  }
+
+  status(): Record<ResourceName, ResourceStatus> {
+    const out = {
+      nodes: { synced: false, objects: 0, relists: 0 },
+      ciliumnodes: { synced: false, objects: 0, relists: 0 },
+      ciliumpodippools: { synced: false, objects: 0, relists: 0 },
+      configmap: { synced: false, objects: 0, relists: 0 },
+      ciliumendpoints: { synced: false, objects: 0, relists: 0 },
+    } as Record<ResourceName, ResourceStatus>;
+    for (const r of this.resources) {
+      out[r.spec.name] = { synced: r.synced, objects: this.count(r), relists: r.relists, ...(r.lastError !== undefined ? { lastError: r.lastError } : {}) };
+    }
+    return out;
+  }
+
+  /** Stops every informer; safe before start and safe twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.startTimer);
+    clearTimeout(this.debounce);
+    for (const r of this.resources) clearTimeout(r.retry);
+    this.settleStart?.(new Error('kube watch closed before the first sync'));
+    this.abort.abort();
+    await Promise.all(this.resources.map((r) => r.informer.stop()));
+  }
+}
