@@ -27,7 +27,7 @@ export function loadIpamFiles(files: string[]): LoadedFiles {
       out.problems.push({ where: file, field: '(file)', value: file, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
       continue;
     }
-    const docs = parseAllDocuments(text, { prettyErrors: false });
+    const docs = parseAllDocuments(text, { prettyErrors: true });
     const list = Array.isArray(docs) ? docs : [docs];
     list.forEach((doc, d) => {
       const where = list.length > 1 ? `${file} (document ${d + 1})` : file;
