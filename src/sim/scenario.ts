@@ -21,6 +21,8 @@ export interface SimNode {
   name: string;
   /** The node's InternalIP (host traffic comes from here). */
   internalIP: string;
+  /** The node's IPv6 InternalIP, for IPv6 host traffic. */
+  internalIPv6?: string;
 }
 
 /** A pod of the simulated cluster. */
@@ -60,6 +62,10 @@ export interface Scenario {
   pods: SimPod[];
   /** Addresses outside the cluster that pods talk to. */
   externalIPs: string[];
+  /** Service ClusterIPs that pods talk to (before translation). Default none. */
+  serviceIPs?: string[];
+  /** Every n-th flow carries no IP layer (0: never). */
+  noIpEvery?: number;
   /** Flows per second (the pace of `follow` and the spacing of timestamps). */
   flowsPerSecond: number;
   /** Total flows; undefined for an endless stream. */
@@ -319,12 +325,13 @@ export class ScenarioModel {
       if (roll < 0.7 && peers.length > 0) {
         const p = r.pick(peers);
         peer = { ip: p.ips.find((x) => isV6(x) === v6)!, ep: this.podEndpoint(p), pod: p };
-      } else if (roll < 0.85) {
+      } else if (roll < 0.8) {
         const ext = s.externalIPs.filter((x) => isV6(x) === v6);
         peer = { ip: ext.length > 0 ? r.pick(ext) : myIp, ep: reservedWorld };
+      } else if (roll < 0.9 && (s.serviceIPs ?? []).some((x) => isV6(x) === v6)) {
+        peer = { ip: r.pick(s.serviceIPs!.filter((x) => isV6(x) === v6)), ep: { identity: 2, labels: ['reserved:world'] } };
       } else {
-        const hostIp = v6 ? myIp : node.internalIP;
-        peer = { ip: hostIp, ep: reservedHost };
+        peer = { ip: v6 ? (node.internalIPv6 ?? myIp) : node.internalIP, ep: reservedHost };
       }
       const mine = { ip: myIp, ep: this.podEndpoint(me), pod: me };
       if (r.next() < 0.5) {
@@ -379,6 +386,12 @@ export class ScenarioModel {
     });
     if (dst.pod === undefined && src.pod !== undefined && dst.ep === reservedWorld && r.next() < 0.5) {
       flow.destinationNames = ['api.example.com'];
+    }
+    const noIp = s.noIpEvery ?? 0;
+    if (noIp > 0 && i % noIp === noIp - 1) {
+      // A flow without an IP layer (Hubble reports some L7 and drop events so).
+      flow.IP = undefined;
+      flow.l4 = undefined;
     }
     return flow;
   }

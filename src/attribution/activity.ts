@@ -1,0 +1,39 @@
+import type { IpAddr } from '../net/ip.js';
+import { addressKey } from './sliding-count.js';
+
+/**
+ * Distinct addresses seen per pool and family within a window: the pool's
+ * active IPs. One map per pool and family, address → last seen second;
+ * entries older than the window are pruned when counted.
+ */
+export class ActivityTracker {
+  private readonly maps = new Map<number, Map<number, number>>();
+
+  constructor(
+    readonly windowSec: number,
+    /** Addresses remembered per pool and family at most. */
+    readonly maxPerPool = 1_000_000,
+  ) {}
+
+  record(poolId: number, ip: IpAddr, nowSec: number): void {
+    const slot = poolId * 2 + (ip.family === 6 ? 1 : 0);
+    let m = this.maps.get(slot);
+    if (m === undefined) {
+      m = new Map();
+      this.maps.set(slot, m);
+    }
+    const key = addressKey(ip.family, ip.v4, ip.v6);
+    if (m.size < this.maxPerPool || m.has(key)) m.set(key, nowSec);
+  }
+
+  /** [poolId, family, active addresses] for every pool seen, pruning what fell out of the window. */
+  counts(nowSec: number): Array<[number, 4 | 6, number]> {
+    const out: Array<[number, 4 | 6, number]> = [];
+    const oldest = nowSec - this.windowSec;
+    for (const [slot, m] of this.maps) {
+      for (const [k, seen] of m) if (seen < oldest) m.delete(k);
+      out.push([slot >> 1, slot & 1 ? 6 : 4, m.size]);
+    }
+    return out;
+  }
+}

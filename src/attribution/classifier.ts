@@ -1,0 +1,142 @@
+import { FAMILY_NONE } from '../net/ip.js';
+import type { EndpointRecord, FlowRecord } from '../ingest/flow-record.js';
+import type { AddressInfo, IpamSnapshot } from '../ipam/snapshot.js';
+
+/**
+ * The status of one side of a flow. The first rule that holds wins:
+ * service, node, current (wrong_node when the flow shows the address local to
+ * another node), stale, unallocated, out_of_pool (a pod outside every range),
+ * external, unknown (no IP layer).
+ */
+export const statuses = ['service', 'node', 'current', 'wrong_node', 'stale', 'unallocated', 'out_of_pool', 'external', 'unknown'] as const;
+export type Status = (typeof statuses)[number];
+
+/** The statuses that make an endpoint an offender. */
+export const anomalousStatuses: ReadonlySet<Status> = new Set(['stale', 'unallocated', 'wrong_node', 'out_of_pool']);
+
+export const SIDE_SOURCE = 0;
+export const SIDE_DESTINATION = 1;
+export const sides = ['source', 'destination'] as const;
+
+// Hubble's trace observation points that place an endpoint on the observing node.
+const TO_ENDPOINT = 101;
+const FROM_ENDPOINT = 5;
+
+/**
+ * One possible answer for a side: status, pool and node, shared by every flow
+ * that gets it. Built once per IPAM snapshot; consumers hang their per-answer
+ * caches (metric series ids) on it, so the per-flow path only indexes arrays.
+ */
+export class Attribution {
+  /** Per-consumer caches, indexed by slot; -1 until first used. */
+  readonly series: Int32Array;
+
+  constructor(
+    readonly status: Status,
+    readonly pool: string,
+    readonly node: string,
+    /** Dense id of the pool ('' gets 0) in the classifier's pool registry. */
+    readonly poolId: number,
+    readonly info: AddressInfo | undefined,
+    /** True when the pool is being drained. */
+    readonly draining: boolean,
+    seriesSlots: number,
+  ) {
+    this.series = new Int32Array(seriesSlots).fill(-1);
+  }
+
+  get anomalous(): boolean {
+    return anomalousStatuses.has(this.status);
+  }
+}
+
+/** Series slots per attribution: 2 sides × 16 verdicts for flows_total. */
+export const FLOW_SERIES_SLOTS = 32;
+
+/**
+ * Classifies both sides of a flow against the IPAM snapshot in force. Every
+ * possible answer is precomputed when the snapshot changes; per flow this is
+ * one trie walk per side and a few comparisons, with no allocation.
+ */
+export class Classifier {
+  private snap: IpamSnapshot | undefined;
+  private byInfo: Attribution[] = [];
+  private wrongNodeByInfo: Array<Attribution | undefined> = [];
+  private outOfPool!: Attribution;
+  private external!: Attribution;
+  private unknown!: Attribution;
+  /** Pool name → stable small id across snapshots ('' is 0). */
+  private readonly poolIds = new Map<string, number>([['', 0]]);
+  /** Relay node name (maybe `cluster/node`) → bare node name. */
+  private readonly bareNames = new Map<string, string>();
+
+  constructor() {
+    this.rebuild();
+  }
+
+  get snapshot(): IpamSnapshot | undefined {
+    return this.snap;
+  }
+
+  /** Names of pools by id (index = id). */
+  poolNames(): string[] {
+    const out: string[] = [];
+    for (const [name, id] of this.poolIds) out[id] = name;
+    return out;
+  }
+
+  poolId(name: string): number {
+    let id = this.poolIds.get(name);
+    if (id === undefined) {
+      id = this.poolIds.size;
+      this.poolIds.set(name, id);
+    }
+    return id;
+  }
+
+  /** Swaps the snapshot; every answer is rebuilt once here. */
+  setSnapshot(snap: IpamSnapshot): void {
+    this.snap = snap;
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    const snap = this.snap;
+    const draining = new Set(snap?.state.pools.filter((p) => p.state === 'draining').map((p) => p.name));
+    const mk = (status: Status, info?: AddressInfo) => {
+      const pool = info?.pool ?? '';
+      return new Attribution(status, pool, info?.node ?? '', this.poolId(pool), info, draining.has(pool), FLOW_SERIES_SLOTS);
+    };
+    this.byInfo = (snap?.infos ?? []).map((i) => mk(i.status, i));
+    this.wrongNodeByInfo = (snap?.infos ?? []).map((i) => (i.status === 'current' ? mk('wrong_node', i) : undefined));
+    this.outOfPool = mk('out_of_pool');
+    this.external = mk('external');
+    this.unknown = mk('unknown');
+  }
+
+  /** `cluster/node` → `node`, cached so that no flow slices a string. */
+  bareNodeName(name: string): string {
+    let bare = this.bareNames.get(name);
+    if (bare === undefined) {
+      const slash = name.indexOf('/');
+      bare = slash < 0 ? name : name.slice(slash + 1);
+      if (this.bareNames.size > 100_000) this.bareNames.clear();
+      this.bareNames.set(name, bare);
+    }
+    return bare;
+  }
+
+  /** The answer for one side of `rec`. */
+  classify(rec: FlowRecord, side: typeof SIDE_SOURCE | typeof SIDE_DESTINATION): Attribution {
+    if (!rec.hasIp) return this.unknown;
+    const ep: EndpointRecord = side === SIDE_SOURCE ? rec.source : rec.destination;
+    if (ep.ip.family === FAMILY_NONE) return this.unknown;
+    const info = this.snap?.resolve(ep.ip);
+    if (info === undefined) return ep.isPod ? this.outOfPool : this.external;
+    if (info.status === 'current') {
+      const local = side === SIDE_SOURCE ? rec.observationPoint === FROM_ENDPOINT : rec.observationPoint === TO_ENDPOINT;
+      if (local && this.bareNodeName(rec.nodeName) !== info.node) return this.wrongNodeByInfo[info.index]!;
+    }
+    return this.byInfo[info.index]!;
+  }
+}

@@ -1,0 +1,137 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { AttributionPipeline } from '../attribution/pipeline.js';
+import type { RelayState, RelayStats } from '../ingest/relay-client.js';
+import type { IpamStore } from '../ipam/ipam-store.js';
+import { NodeState } from '../gen/relay/relay_pb.js';
+import { anomalyLabels, labelsOf, lostLabels, migrationLabels, nodeAllocLabels, poolFamilyLabels, relayNodeLabels } from './labels.js';
+
+/** Where the pipeline metrics come from: the relay client live, or a file replay. */
+export interface StreamSource {
+  stats: RelayStats;
+  state: RelayState;
+}
+
+export interface ExporterMetricsOptions {
+  pipeline: AttributionPipeline;
+  store: IpamStore;
+  /** The relay stream; absent for offline analysis. */
+  stream?: () => StreamSource | undefined;
+  /** Most anomalous endpoint series exported. Default 50. */
+  maxAnomalySeries?: number;
+  /** Node's process metrics (heap, event loop lag, …). Default true. */
+  processMetrics?: boolean;
+}
+
+const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
+
+/**
+ * Every metric of the exporter on one registry. The per-flow counters live in
+ * the pipeline; everything else is computed when scraped, from the pipeline's
+ * trackers, the IPAM snapshot in force and the relay stream's counters.
+ */
+export function createExporterMetrics(registry: Registry, opts: ExporterMetricsOptions): Registry {
+  const { pipeline, store } = opts;
+  const maxSeries = opts.maxAnomalySeries ?? 50;
+  const r = [registry];
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'hubble_ipam_anomalous_endpoints',
+    help: `Addresses seen with a stale, unallocated, wrong_node or out_of_pool status within the window; value = their flows in the window. At most ${maxSeries} series, the most active.`,
+    labelNames: anomalyLabels,
+    registers: r,
+    collect() {
+      this.reset();
+      for (const { o, flows } of pipeline.offenders.active(pipeline.nowSec, maxSeries)) {
+        this.set(labelsOf(anomalyLabels, [o.status, o.pool, o.node, o.namespace, o.pod, o.ip]), Math.round(flows * 1000) / 1000);
+      }
+    },
+  });
+
+  const capacity = () => store.snapshot?.poolCapacity() ?? [];
+  const gauge = (name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: r,
+      collect() {
+        this.reset();
+        fill(this);
+      },
+    });
+  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs.', poolFamilyLabels, (g) => {
+    for (const c of capacity()) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.totalIps);
+  });
+  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now.', poolFamilyLabels, (g) => {
+    for (const c of capacity()) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.allocatedIps);
+  });
+  gauge('hubble_ipam_node_allocated_ips', 'Addresses allocated to a node, per pool.', nodeAllocLabels, (g) => {
+    for (const n of store.snapshot?.nodeCapacity() ?? []) g.set(labelsOf(nodeAllocLabels, [n.pool, n.node, familyName(n.family)]), n.allocatedIps);
+  });
+  gauge('hubble_ipam_pool_active_ips', 'Distinct addresses of the pool seen in flows within the window.', poolFamilyLabels, (g) => {
+    const names = pipeline.classifier.poolNames();
+    for (const [poolId, fam, n] of pipeline.activity.counts(pipeline.nowSec)) g.set(labelsOf(poolFamilyLabels, [names[poolId] ?? '', familyName(fam)]), n);
+  });
+  gauge('hubble_ipam_migration_progress_ratio', 'For a draining pool: active workloads already off it / active workloads that were on it (1 = done).', migrationLabels, (g) => {
+    const draining = store.snapshot?.state.pools.filter((p) => p.state === 'draining') ?? [];
+    const ids = draining.map((p) => pipeline.classifier.poolId(p.name));
+    const names = pipeline.classifier.poolNames();
+    for (const m of pipeline.migration.progress(ids, pipeline.nowSec)) g.set(labelsOf(migrationLabels, [names[m.poolId]!]), m.ratio);
+  });
+
+  // Pipeline health.
+  const stream = () => opts.stream?.();
+  const total = (name: string, help: string, value: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(value());
+      },
+    });
+  total('hubble_ipam_flows_received_total', 'Flows received (each once: replays after a reconnect are not counted).', () => stream()?.stats.flows ?? pipeline.flows);
+  new Counter({
+    name: 'hubble_ipam_lost_events_total',
+    help: 'Events Hubble reported lost before they reached us, by where they were lost.',
+    labelNames: lostLabels,
+    registers: r,
+    collect() {
+      this.reset();
+      const lost = stream()?.stats.lostEvents ?? pipeline.lost;
+      for (const [source, n] of lost) this.inc(labelsOf(lostLabels, [source]), n);
+    },
+  });
+  gauge('hubble_ipam_relay_connected', '1 while the flow stream from Hubble Relay is up.', [], (g) => g.set(stream()?.state === 'streaming' ? 1 : 0));
+  total('hubble_ipam_relay_reconnects_total', 'Flow streams started after the first one.', () => stream()?.stats.reconnects ?? 0);
+  gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them.', relayNodeLabels, (g) => {
+    const counts = new Map<string, number>();
+    for (const s of stream()?.stats.nodes.values() ?? []) {
+      const name = (NodeState[s] ?? String(s)).replace(/^NODE_/, '').toLowerCase();
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    for (const [state, n] of counts) g.set(labelsOf(relayNodeLabels, [state]), n);
+  });
+  total('hubble_ipam_decode_errors_total', 'Relay responses that could not be decoded (dropped and logged with their node).', () => stream()?.stats.decodeErrors ?? 0);
+  total('hubble_ipam_ipam_errors_total', 'IPAM updates rejected for bad input (the last good state stays in force).', () => store.errorCount);
+  gauge('hubble_ipam_last_flow_timestamp_seconds', 'Time of the newest flow received, seconds since the epoch.', [], (g) => g.set(pipeline.nowSec));
+  return registry;
+}
+
+/**
+ * Renders the registry as OpenMetrics. prom-client renames counters in place
+ * when it renders OpenMetrics, so render through throwaway views instead and
+ * leave the real metrics untouched for the next Prometheus-text scrape.
+ */
+export async function renderOpenMetrics(registry: Registry): Promise<string> {
+  type Source = { name: string; help: string; type: string; get(): Promise<object> };
+  const view = new Registry();
+  view.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
+  for (const m of registry.getMetricsAsArray() as unknown as Source[]) {
+    const name = m.type === 'counter' ? m.name.replace(/_total$/, '') : m.name;
+    view.registerMetric({ name, help: m.help, type: m.type, get: async () => ({ ...(await m.get()), name }), reset: () => {} } as unknown as Metric);
+  }
+  return view.metrics();
+}

@@ -1,0 +1,98 @@
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { AttributionPipeline } from './attribution/pipeline.js';
+import { RelayClient, type RelayClientOptions } from './ingest/relay-client.js';
+import { IpamSources, type IpamSourcesOptions } from './ipam/ipam-sources.js';
+import type { IpamStore } from './ipam/ipam-store.js';
+import { silentLogger, type Logger } from './log.js';
+import { createExporterMetrics } from './metrics/exporter-metrics.js';
+import { buildApp } from './server/app.js';
+
+export interface ServiceOptions {
+  relay: Omit<RelayClientOptions, 'logger' | 'onStateChange'>;
+  ipam: Omit<IpamSourcesOptions, 'logger'>;
+  /** `host:port` of the HTTP server; port 0 picks one. Default 0.0.0.0:9967. */
+  listenAddress?: string;
+  /** Window of offenders, activity and migration, seconds. Default 300. */
+  windowSec?: number;
+  /** Most anomalous endpoint series on /metrics. Default 50. */
+  maxAnomalySeries?: number;
+  /** Deadline of the Kubernetes watch's first sync, ms. Default 30000. */
+  ipamSyncTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * The exporter wired together in one place: IPAM sources → store → pipeline;
+ * relay stream → pipeline; pipeline, store and stream → metrics and API.
+ * `start()` returns once the HTTP server listens and IPAM has loaded; the
+ * stream runs in the background. `close()` is safe before start and twice.
+ */
+export class ExporterService {
+  readonly registry = new Registry();
+  readonly pipeline: AttributionPipeline;
+  readonly sources: IpamSources;
+  readonly client: RelayClient;
+  readonly app: FastifyInstance;
+  private streamStarted = false;
+  private closed = false;
+  private readonly log: Logger;
+  /** The bound HTTP address, once listening. */
+  address = '';
+
+  constructor(private readonly opts: ServiceOptions) {
+    this.log = opts.logger ?? silentLogger;
+    this.pipeline = new AttributionPipeline({ registry: this.registry, logger: this.log, ...(opts.windowSec ? { windowSec: opts.windowSec } : {}) });
+    this.sources = new IpamSources({ ...opts.ipam, logger: this.log });
+    this.sources.store.onChange((s) => this.pipeline.setSnapshot(s));
+    this.client = new RelayClient(
+      {
+        ...opts.relay,
+        logger: this.log,
+        onStateChange: (s, e) => {
+          if (s === 'streaming') this.streamStarted = true;
+          if (s === 'closed' && e && !e.retryable) this.log.error('relay stream stopped for good', { error: e.message });
+        },
+      },
+      this.pipeline,
+    );
+    createExporterMetrics(this.registry, {
+      pipeline: this.pipeline,
+      store: this.sources.store,
+      stream: () => this.client,
+      ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
+    });
+    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, waitingFor: () => this.waitingFor() });
+  }
+
+  get store(): IpamStore {
+    return this.sources.store;
+  }
+
+  waitingFor(): string[] {
+    const out = this.sources.waitingFor();
+    if (!this.streamStarted) out.push(`the flow stream from ${this.client.address} to start (relay ${this.client.state})`);
+    return out;
+  }
+
+  async start(): Promise<void> {
+    const listen = this.opts.listenAddress ?? '0.0.0.0:9967';
+    const colon = listen.lastIndexOf(':');
+    const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
+    const port = Number(listen.slice(colon + 1));
+    this.address = await this.app.listen({ host, port });
+    // Listening first: /healthz answers and /readyz explains while IPAM loads.
+    await this.sources.start(this.opts.ipamSyncTimeoutMs);
+    if (this.closed) return;
+    if (this.sources.store.snapshot) this.pipeline.setSnapshot(this.sources.store.snapshot);
+    this.client.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client.close();
+    await this.sources.close();
+    await this.app.close();
+  }
+}
