@@ -1,36 +1,84 @@
 import { Command } from 'commander';
-import { numberArg, opt } from '../cli-options.js';
-import { LiveSummary } from '../ingest/live-summary.js';
-import { RelayClient } from '../ingest/relay-client.js';
+import { addressArg, numberArg, opt } from '../cli-options.js';
 import { createLogger } from '../log.js';
-import { defaultScenario } from '../sim/scenario.js';
+import { ExporterService } from '../service.js';
+import { migrationDemo } from '../sim/migration-demo.js';
 import { SimulatedRelay } from '../sim/simulated-relay.js';
 import { runUntilStopped } from './lifecycle.js';
-import { countOnly } from './serve.js';
+
+interface DemoFlags {
+  duration: number;
+  rate: number;
+  speed: number;
+  listenAddress: string;
+}
+
+/** Flows so far with a status, both sides, from the exporter's own counter. */
+function flowsWith(service: ExporterService, status: string, verdict?: string): number {
+  let n = 0;
+  for (const e of service.pipeline.flowsTotal.entries()) if (e.labels.status === status && (!verdict || e.labels.verdict === verdict)) n += e.value;
+  return n;
+}
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('run against an embedded simulated Hubble Relay on loopback: no cluster needed')
+    .description('replay an IPAM migration (host-scope → cluster-pool) on an embedded simulated Hubble Relay: no cluster needed')
     .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
-    .addOption(opt('--rate <flows-per-second>', 'simulated flows per second').default(500).argParser(numberArg(0.001)))
-    .action(async (f: { duration: number; rate: number }) => {
+    .addOption(opt('--rate <flows-per-second>', 'simulated flows per second').default(400).argParser(numberArg(1)))
+    .addOption(opt('--speed <factor>', 'play the migration timeline this many times faster').default(1).argParser(numberArg(0.01)))
+    .addOption(opt('--listen-address <host:port>', 'HTTP address of the exporter').default('127.0.0.1:9967').argParser(addressArg))
+    .action(async (f: DemoFlags) => {
       const log = createLogger('warn');
-      const relay = new SimulatedRelay({ scenario: defaultScenario({ flowsPerSecond: f.rate, lostEventEvery: 5000 }), logger: log });
-      const address = await relay.listen('127.0.0.1:0');
-      const client = new RelayClient({ address, logger: log, statusIntervalMs: 5000 }, countOnly);
-      process.stdout.write(
-        `hubble-ipam-exporter demo: simulated Hubble Relay on ${address} (3 nodes, 12 pods, ${f.rate} flows/s), streaming over gRPC.\n` +
-          `Point the real Hubble CLI at it too: hubble observe --server ${address} --follow\n` +
-          'Ctrl-C stops.\n',
-      );
-      const summary = new LiveSummary(client);
-      client.start();
-      summary.start(1000);
+      const demo = migrationDemo(f.rate, f.speed);
+      const start = Date.now();
+      const relay = new SimulatedRelay({ scenario: demo.scenario, epochMs: start, logger: log });
+      const relayAddress = await relay.listen('127.0.0.1:0');
+      const service = new ExporterService({
+        relay: { address: relayAddress, since: new Date(start - 1000), statusIntervalMs: 5000 },
+        ipam: { objects: demo.before },
+        listenAddress: f.listenAddress,
+        windowSec: Math.max(5, 20 / f.speed),
+        logger: log,
+      });
+      await service.start();
+      const t = demo.timeline;
+      const out = (s: string) => process.stdout.write(`${s}\n`);
+      out('hubble-ipam-exporter demo: a 3-node cluster moving from kubernetes host-scope IPAM (10.244.0.0/16)');
+      out(`to cluster-pool (172.20.0.0/16). Simulated Hubble Relay on ${relayAddress}, ${f.rate} flows/s over gRPC.`);
+      out(`  t=${t.switchAt}s  IPAM switches; CiliumNodes re-created; most pods restart onto 172.20.x addresses`);
+      out(`  t=${t.fixAt}s  the pods left behind (${demo.stalePods.map((p) => p.name).join(', ')}) are restarted too`);
+      out(`Metrics:   ${service.address}/metrics`);
+      out(`Offenders: ${service.address}/api/v1/anomalies?status=stale`);
+      out(`Migration: ${service.address}/api/v1/migration   Pools: ${service.address}/api/v1/pools   Nodes: ${service.address}/api/v1/nodes`);
+      out('Ctrl-C stops.');
+
+      const timers = [
+        setTimeout(() => {
+          service.sources.setObjects(demo.after, 'demo: switch to cluster-pool');
+          out(`t=${t.switchAt}s IPAM switched to cluster-pool; Node.spec.podCIDRs (10.244.x.0/24) are legacy now`);
+        }, t.switchAt * 1000),
+        setTimeout(() => out(`t=${t.fixAt}s left-behind pods restarted onto new addresses`), t.fixAt * 1000),
+      ];
+      const line = () => {
+        const p = service.pipeline;
+        const stale = p.offenders.active(p.nowSec, Infinity, { status: 'stale' });
+        const mig = p.migration.progress(service.store.snapshot?.state.pools.filter((x) => x.state === 'draining').map((x) => p.classifier.poolId(x.name)) ?? [], p.nowSec)[0];
+        const secs = Math.round((Date.now() - start) / 1000);
+        return (
+          `t=${secs}s ipam=${service.store.snapshot?.state.mode ?? '-'} flows=${p.flows} ` +
+          `stale_flows=${flowsWith(service, 'stale')} stale_dropped=${flowsWith(service, 'stale', 'DROPPED')} ` +
+          `stale_endpoints_now=${stale.length}${mig ? ` migration=${Math.round(mig.ratio * 100)}%` : ''} relay=${service.client.state}`
+        );
+      };
+      const tty = process.stdout.isTTY === true;
+      const ticker = setInterval(() => process.stdout.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`), 1000);
       await runUntilStopped(f.duration, async () => {
-        summary.stop();
-        await client.close();
+        clearInterval(ticker);
+        for (const x of timers) clearTimeout(x);
+        if (tty) process.stdout.write('\n');
+        out(line());
+        await service.close();
         await relay.close();
-        process.stdout.write(`${summary.line()}\n`);
       });
     });
 }

@@ -11,6 +11,8 @@ export interface IpamSourcesOptions {
   files?: string[];
   /** `--service-cidr` values. */
   serviceCidrs?: string[];
+  /** Objects held in memory (the demo's simulated cluster); replaced with `setObjects`. */
+  objects?: KubeObject[];
   /** A live watch (`--ipam-source kubernetes`); its objects join the files'. */
   kube?: (onChange: (objects: KubeObject[]) => void) => KubeIpamWatch;
   /** How often files are checked for change, ms. Default 1000. */
@@ -30,6 +32,7 @@ export class IpamSources {
   private readonly log: Logger;
   private files: LoadedFiles = { items: [], configs: [], problems: [] };
   private kubeObjects: KubeObject[] = [];
+  private memoryObjects: KubeObject[];
   private watch: KubeIpamWatch | undefined;
   private poll: NodeJS.Timeout | undefined;
   /** mtime, size and inode of each file as last loaded: '' when unreadable. */
@@ -39,6 +42,13 @@ export class IpamSources {
   constructor(private readonly opts: IpamSourcesOptions) {
     this.log = opts.logger ?? silentLogger;
     this.store = opts.store ?? new IpamStore({ logger: this.log });
+    this.memoryObjects = opts.objects ?? [];
+  }
+
+  /** Replaces the in-memory objects and rebuilds the state from every source. */
+  setObjects(objects: KubeObject[], source = 'memory'): void {
+    this.memoryObjects = objects;
+    this.rebuild(source);
   }
 
   /** Loads every source once (waiting for the watch's first full sync), then follows changes. */
@@ -95,7 +105,11 @@ export class IpamSources {
 
   private rebuild(source: string): void {
     if (this.closed) return;
-    const objects: SourceItem[] = [...this.files.items, ...this.kubeObjects.map((obj) => ({ obj, where: 'kubernetes' }))];
+    const objects: SourceItem[] = [
+      ...this.files.items,
+      ...this.memoryObjects.map((obj) => ({ obj, where: 'memory' })),
+      ...this.kubeObjects.map((obj) => ({ obj, where: 'kubernetes' })),
+    ];
     const { state, problems } = stateFromObjects({ objects, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [] });
     this.store.update(state, source, [...this.files.problems, ...problems]);
   }
