@@ -134,8 +134,18 @@ interface Resource {
   retry?: NodeJS.Timeout;
 }
 
-/** client-node's Watch, asking for bookmarks and telling the owner what happens to each watch request. */
+/**
+ * client-node's Watch, asking for bookmarks and telling the owner what happens
+ * to each watch request. It also covers two gaps of ListWatch: an exception
+ * before the request (auth, kubeconfig) would reject a promise nobody awaits,
+ * so it becomes a failed watch; and a stream that keeps ending at once without
+ * an event (a proxy with a short timeout) would be re-watched in a tight loop,
+ * so from the second such end on the next watch waits a backoff delay.
+ */
 class ResourceWatch extends Watch {
+  private shortEnds = 0;
+  private readonly pause = new Backoff();
+
   constructor(
     kc: KubeConfig,
     private readonly hooks: {
@@ -156,27 +166,40 @@ class ResourceWatch extends Watch {
     done: (err: any) => void,
   ): Promise<AbortController> {
     this.hooks.beforeWatch();
-    if (this.hooks.closed()) {
-      const idle = new AbortController();
-      idle.abort();
+    if (this.shortEnds >= 2) await new Promise((r) => setTimeout(r, this.pause.next()).unref());
+    const idle = new AbortController();
+    idle.abort();
+    if (this.hooks.closed()) return idle;
+    const started = Date.now();
+    let events = 0;
+    let failed = false;
+    let controller: AbortController;
+    try {
+      controller = await super.watch(
+        path,
+        // Like client-go: bookmarks, and a server-side timeout of 5-10 minutes so a silently dead stream is replaced.
+        { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) },
+        (phase, obj, raw) => {
+          events++;
+          if (phase === 'ERROR') this.hooks.errorEvent(obj ?? {});
+          callback(phase, obj, raw);
+        },
+        (err) => {
+          if (!err) {
+            this.shortEnds = events === 0 && Date.now() - started < 1000 ? this.shortEnds + 1 : 0;
+            if (this.shortEnds === 0) this.pause.reset();
+            return done(null);
+          }
+          failed = true;
+          const code = statusCodeOf(err);
+          done(new KubeRequestError(`watch ${path}: ${code !== undefined ? httpText(code) : messageOf(err)}`, code));
+        },
+      );
+    } catch (err) {
+      // Thrown before any request (e.g. by the kubeconfig's auth): report it as a failed watch, outside ListWatch's await.
+      setImmediate(() => done(new KubeRequestError(`watch ${path}: ${messageOf(err)}`)));
       return idle;
     }
-    let failed = false;
-    const controller = await super.watch(
-      path,
-      // Like client-go: bookmarks, and a server-side timeout of 5-10 minutes so a silently dead stream is replaced.
-      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) },
-      (phase, obj, raw) => {
-        if (phase === 'ERROR') this.hooks.errorEvent(obj ?? {});
-        callback(phase, obj, raw);
-      },
-      (err) => {
-        if (!err) return done(null);
-        failed = true;
-        const code = statusCodeOf(err);
-        done(new KubeRequestError(`watch ${path}: ${code !== undefined ? httpText(code) : messageOf(err)}`, code));
-      },
-    );
     if (this.hooks.closed()) controller.abort();
     else if (!failed) this.hooks.connected();
     return controller;
@@ -267,7 +290,12 @@ export class KubeIpamWatch {
       }
       throw new KubeRequestError(`list ${path}: ${httpText(code)}${detail ? `: ${detail}` : ''}`, code);
     }
-    const list = JSON.parse(text) as KubernetesListObject<KubernetesObject>;
+    let list: KubernetesListObject<KubernetesObject>;
+    try {
+      list = JSON.parse(text) as KubernetesListObject<KubernetesObject>;
+    } catch (err) {
+      throw new KubeRequestError(`list ${path}: invalid JSON: ${messageOf(err)}`);
+    }
     list.items = (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
     r.listApplied = true;
     return list;
