@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
 import { serveCommand } from './commands/serve.js';
 import { simulateRelayCommand } from './commands/simulate-relay.js';
@@ -11,6 +12,7 @@ const program = new Command('hubble-ipam-exporter')
   .exitOverride()
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(demoCommand())
+  .addCommand(analyzeCommand())
   .addCommand(simulateRelayCommand());
 
 try {

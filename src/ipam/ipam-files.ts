@@ -51,7 +51,19 @@ export function loadIpamFiles(files: string[]): LoadedFiles {
         out.problems.push({ where, field: 'kind', value: JSON.stringify(value).slice(0, 60), message: 'not a Kubernetes object (no kind) nor an IpamConfig' });
         return;
       }
-      out.items.push({ obj: value as KubeObject, where: file });
+      const obj = value as KubeObject;
+      // A List may carry our IpamConfig among Kubernetes objects.
+      if (Array.isArray(obj.items) && obj.items.some(isIpamConfig)) {
+        obj.items.forEach((item, i) => {
+          if (!isIpamConfig(item)) return;
+          const at = `${where} items[${i}]`;
+          const { config, problems } = validateConfig(item, at);
+          out.problems.push(...problems);
+          if (config) out.configs.push({ config, where: at });
+        });
+        obj.items = obj.items.filter((item) => !isIpamConfig(item));
+      }
+      out.items.push({ obj, where: file });
     });
   }
   return out;
