@@ -1,0 +1,1 @@
+// Placeholder until the dashboards/alerts generator lands: generates nothing.
