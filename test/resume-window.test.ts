@@ -9,43 +9,43 @@ describe('resume window', () => {
     const b = w.streamId('node-b');
     // Ten events per node at 100 ms spacing; node-b's at the same instants.
     for (let i = 0; i < 10; i++) {
-      expect(w.admit(1000 + Math.floor(i / 10), (i % 10) * 1e8, a, '')).toBe(false);
-      expect(w.admit(1000 + Math.floor(i / 10), (i % 10) * 1e8, b, '')).toBe(false);
+      expect(w.admit(1000 + Math.floor(i / 10), (i % 10) * 1e8, a, 0)).toBe(false);
+      expect(w.admit(1000 + Math.floor(i / 10), (i % 10) * 1e8, b, 0)).toBe(false);
     }
     expect(w.newest).toEqual({ seconds: 1000, nanos: 9e8 });
     expect(w.beginReplay(500)).toEqual({ seconds: 1000, nanos: 4e8 });
     // The relay replays 1000.4 .. 1000.9 for both nodes: all recognised.
     let dropped = 0;
     for (let i = 4; i < 10; i++) {
-      if (w.admit(1000, i * 1e8, a, '')) dropped++;
-      if (w.admit(1000, i * 1e8, b, '')) dropped++;
+      if (w.admit(1000, i * 1e8, a, 0)) dropped++;
+      if (w.admit(1000, i * 1e8, b, 0)) dropped++;
     }
     expect(dropped).toBe(12);
     // A flow at an old instant that was never delivered (a third node) is new.
-    expect(w.admit(1000, 5e8, w.streamId('node-c'), '')).toBe(false);
+    expect(w.admit(1000, 5e8, w.streamId('node-c'), 0)).toBe(false);
     // New events pass, and a replay that arrives late is still caught.
-    expect(w.admit(1001, 0, a, '')).toBe(false);
-    expect(w.admit(1000, 9e8, a, '')).toBe(true);
+    expect(w.admit(1001, 0, a, 0)).toBe(false);
+    expect(w.admit(1000, 9e8, a, 0)).toBe(true);
     // Far past the old newest, the replay lookup is released.
-    w.admit(1003, 0, a, '');
+    w.admit(1003, 0, a, 0);
     expect(w.replaying).toBe(false);
   });
 
   it('matches by uuid when the flow has one, whatever its node', () => {
     const w = new ResumeWindow(10);
-    w.admit(5, 1, w.streamId('x'), 'u-1');
-    w.admit(5, 2, w.streamId('x'), 'u-2');
+    w.admit(5, 1, w.streamId('x'), 101);
+    w.admit(5, 2, w.streamId('x'), 102);
     w.beginReplay(2000);
-    expect(w.admit(5, 1, w.streamId('y'), 'u-1')).toBe(true);
-    expect(w.admit(5, 1, w.streamId('x'), 'u-3')).toBe(false);
+    expect(w.admit(5, 1, w.streamId('y'), 101)).toBe(true);
+    expect(w.admit(5, 1, w.streamId('x'), 103)).toBe(false);
   });
 
   it('never resumes at or before an event it has forgotten', () => {
     const w = new ResumeWindow(4);
     const s = w.streamId('n');
-    for (let i = 0; i < 10; i++) w.admit(100, i, s, ''); // 6 forgotten, newest forgotten is nanos 5
+    for (let i = 0; i < 10; i++) w.admit(100, i, s, 0); // 6 forgotten, newest forgotten is nanos 5
     expect(w.beginReplay(60_000)).toEqual({ seconds: 100, nanos: 6 });
-    for (let i = 6; i < 10; i++) expect(w.admit(100, i, s, '')).toBe(true);
+    for (let i = 6; i < 10; i++) expect(w.admit(100, i, s, 0)).toBe(true);
   });
 
   it('starts nowhere before anything was delivered', () => {

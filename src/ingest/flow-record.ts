@@ -1,6 +1,30 @@
 import type { Endpoint, Flow } from '../gen/flow/flow_pb.js';
 import { IpAddr, parseIpInto } from '../net/ip.js';
 
+/** A 53-bit non-zero hash of a string's code units (for ASCII the same as of its UTF-8 bytes). */
+export function hashCodes(s: string): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+  }
+  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff) + 1;
+}
+
+/** The same hash over bytes [start, end). */
+export function hashBytes(b: Uint8Array, start: number, end: number): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+  }
+  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff) + 1;
+}
+
 /** Identities below this are Cilium's reserved ones (host, world, health, …). */
 export const FIRST_CLUSTER_IDENTITY = 256;
 
@@ -49,7 +73,12 @@ export class FlowRecord {
   timeNanos = 0;
   /** The node that observed the flow, as Relay names it (may carry a `cluster/` prefix). */
   nodeName = '';
-  uuid = '';
+  /** A 53-bit hash of the uuid (0: none): what replay detection compares, without a string. */
+  uuidHash = 0;
+  private uuidText: string | undefined = '';
+  private uuidBytes: Uint8Array | undefined;
+  private uuidStart = 0;
+  private uuidEnd = 0;
   /** `flow.Verdict` number. */
   verdict = 0;
   /** `flow.DropReason` number (drop_reason_desc). */
@@ -63,11 +92,34 @@ export class FlowRecord {
   readonly source = new EndpointRecord();
   readonly destination = new EndpointRecord();
 
+  /** The flow's uuid ('' when it has none); decoded from the wire only when read. */
+  get uuid(): string {
+    if (this.uuidText === undefined) this.uuidText = Buffer.from(this.uuidBytes!.buffer, this.uuidBytes!.byteOffset + this.uuidStart, this.uuidEnd - this.uuidStart).toString('latin1');
+    return this.uuidText;
+  }
+
+  set uuid(v: string) {
+    this.uuidText = v;
+    this.uuidBytes = undefined;
+    this.uuidHash = v === '' ? 0 : hashCodes(v);
+  }
+
+  /** Sets the uuid from wire bytes without making a string. */
+  setUuidBytes(bytes: Uint8Array, start: number, end: number, hash: number): void {
+    this.uuidBytes = bytes;
+    this.uuidStart = start;
+    this.uuidEnd = end;
+    this.uuidText = end > start ? undefined : '';
+    this.uuidHash = end > start ? hash : 0;
+  }
+
   clear(): void {
     this.timeSeconds = 0;
     this.timeNanos = 0;
     this.nodeName = '';
-    this.uuid = '';
+    this.uuidHash = 0;
+    this.uuidText = '';
+    this.uuidBytes = undefined;
     this.verdict = 0;
     this.dropReason = 0;
     this.observationPoint = 0;
@@ -82,6 +134,7 @@ export class FlowRecord {
     this.timeNanos = o.timeNanos;
     this.nodeName = o.nodeName;
     this.uuid = o.uuid;
+    this.uuidHash = o.uuidHash;
     this.verdict = o.verdict;
     this.dropReason = o.dropReason;
     this.observationPoint = o.observationPoint;

@@ -270,7 +270,7 @@ export class RelayClient {
     const stats = this.stats;
     if (kind === KIND_FLOW) {
       const rec = d.flow;
-      if (this.window.admit(rec.timeSeconds, rec.timeNanos, this.window.streamId(rec.nodeName), rec.uuid)) {
+      if (this.window.admit(rec.timeSeconds, rec.timeNanos, this.window.streamId(rec.nodeName), rec.uuidHash)) {
         stats.duplicates++;
         return;
       }
@@ -280,7 +280,7 @@ export class RelayClient {
       if (!this.sink.flow(rec)) this.pause();
     } else if (kind === KIND_LOST_EVENTS) {
       const lost = d.lost!;
-      if (this.window.admit(d.timeSeconds, d.timeNanos, this.window.streamId(`lost\0${d.nodeName}`), '')) {
+      if (this.window.admit(d.timeSeconds, d.timeNanos, this.window.streamId(`lost\0${d.nodeName}`), 0)) {
         stats.duplicates++;
         return;
       }

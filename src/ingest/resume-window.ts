@@ -5,7 +5,7 @@
  * On reconnect the client asks the relay for everything since a point a
  * little before the newest event it delivered (Relay merges many nodes and
  * their flows do not arrive in strict time order), and drops every replayed
- * event it remembers: the same uuid when the flow has one, else the same time
+ * event it remembers: the same uuid (by its hash) when the flow has one, else the same time
  * on the same node. The resume point is never older than the oldest event
  * still remembered, so every replayed event can be recognised.
  *
@@ -32,7 +32,7 @@ export class ResumeWindow {
   private readonly secs: Float64Array;
   private readonly nanos: Int32Array;
   private readonly streams: Int32Array;
-  private readonly uuids: string[];
+  private readonly uuids: Float64Array;
   private size = 0;
   private head = 0; // next write position
   private readonly streamIds = new Map<string, number>();
@@ -50,7 +50,7 @@ export class ResumeWindow {
   private replayUntilN = 0;
   private replayEndS = 0;
   private replayByTime: Array<Set<number> | undefined> | undefined;
-  private replayByUuid: Set<string> | undefined;
+  private replayByUuid: Set<number> | undefined;
 
   /** @param capacity events remembered; the resume overlap is bounded by it. */
   constructor(readonly capacity = 262_144) {
@@ -58,7 +58,7 @@ export class ResumeWindow {
     this.secs = new Float64Array(capacity);
     this.nanos = new Int32Array(capacity);
     this.streams = new Int32Array(capacity);
-    this.uuids = new Array<string>(capacity).fill('');
+    this.uuids = new Float64Array(capacity);
   }
 
   /** A small integer per event stream (a node's flows, a node's lost events). */
@@ -81,14 +81,15 @@ export class ResumeWindow {
   }
 
   /**
-   * Checks one event. Returns true when it is a replay of an event already
-   * delivered (drop it); otherwise remembers it and returns false.
+   * Checks one event (`uuid` is the uuid's hash, 0 for none). Returns true
+   * when it is a replay of an event already delivered (drop it); otherwise
+   * remembers it and returns false.
    */
-  admit(seconds: number, nanos: number, stream: number, uuid: string): boolean {
+  admit(seconds: number, nanos: number, stream: number, uuid: number): boolean {
     if (this.replayByTime !== undefined) {
       if (!before(this.replayUntilS, this.replayUntilN, seconds, nanos)) {
         // At or before the newest event delivered before the reconnect.
-        const seen = uuid !== '' ? this.replayByUuid!.has(uuid) : this.replayByTime[stream]?.has(timeKey(seconds, nanos)) === true;
+        const seen = uuid !== 0 ? this.replayByUuid!.has(uuid) : this.replayByTime[stream]?.has(timeKey(seconds, nanos)) === true;
         if (seen) return true;
       } else if (seconds > this.replayEndS) {
         this.endReplay();
@@ -98,7 +99,7 @@ export class ResumeWindow {
     return false;
   }
 
-  private remember(seconds: number, nanos: number, stream: number, uuid: string): void {
+  private remember(seconds: number, nanos: number, stream: number, uuid: number): void {
     const i = this.head;
     if (this.size === this.capacity) {
       const s = this.secs[i]!;
@@ -147,13 +148,13 @@ export class ResumeWindow {
       }
     }
     const byTime: Array<Set<number> | undefined> = [];
-    const byUuid = new Set<string>();
+    const byUuid = new Set<number>();
     for (let k = 0; k < this.size; k++) {
       const s = this.secs[k]!;
       const n = this.nanos[k]!;
       if (before(s, n, sinceS, sinceN)) continue;
       const u = this.uuids[k]!;
-      if (u !== '') byUuid.add(u);
+      if (u !== 0) byUuid.add(u);
       else (byTime[this.streams[k]!] ??= new Set()).add(timeKey(s, n));
     }
     this.replayByTime = byTime;
