@@ -17,6 +17,7 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { RelayError } from './errors.js';
 import { deserializer, paths, rawBytes, serializer } from './observer-service.js';
 import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName } from './response-decoder.js';
+import { WireDecoder } from './wire-decoder.js';
 import { ResumeWindow } from './resume-window.js';
 import type { FlowSink } from './sink.js';
 import { relayCredentials, type TlsOptions } from './tls.js';
@@ -42,6 +43,12 @@ export interface RelayClientOptions {
   statusIntervalMs?: number;
   /** Deadline of the unary calls (ServerStatus, GetNodes), ms. Default 5000. */
   callTimeoutMs?: number;
+  /**
+   * How responses are decoded: `wire` reads only the fields attribution uses
+   * straight from the bytes (the default); `full` decodes whole messages with
+   * protobuf-es first (for comparison and benchmarks).
+   */
+  decoder?: 'wire' | 'full';
   logger?: Logger;
   /** Called on every state change, with the error that caused it when there is one. */
   onStateChange?: (state: RelayState, error?: RelayError) => void;
@@ -83,7 +90,7 @@ export class RelayClient {
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly window: ResumeWindow;
-  private readonly decoder = new ResponseDecoder();
+  private readonly decoder: ResponseDecoder | WireDecoder;
   private readonly decodeLog: RateLimitedLog;
   private client: Client | undefined;
   private call: ClientReadableStream<Buffer> | undefined;
@@ -107,6 +114,7 @@ export class RelayClient {
     this.log = options.logger ?? silentLogger;
     this.backoff = new Backoff(options.backoff);
     this.window = new ResumeWindow(options.resumeMemory);
+    this.decoder = options.decoder === 'full' ? new ResponseDecoder() : new WireDecoder();
     this.decodeLog = new RateLimitedLog((m, f) => this.log.warn(m, f));
     // TLS files are read and checked here: a bad file fails at construction.
     this.credentials = relayCredentials(options.tls);

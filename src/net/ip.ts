@@ -45,8 +45,10 @@ export class IpAddr {
   }
 }
 
-// Scratch space for IPv6 groups; parsing is synchronous, so one is enough.
+// Scratch space: IPv6 groups, and the bytes of a string being parsed. Parsing
+// is synchronous, so one of each is enough.
 const groups = new Uint16Array(8);
+const textBytes = new Uint8Array(64);
 
 /**
  * Parses `s` into `out`. Returns false (and leaves `out.family` 0) when `s` is
@@ -54,32 +56,45 @@ const groups = new Uint16Array(8);
  */
 export function parseIpInto(s: string, out: IpAddr): boolean {
   out.family = FAMILY_NONE;
-  const end = zoneStart(s);
-  if (end === 0) return false;
-  for (let i = 0; i < end; i++) {
-    if (s.charCodeAt(i) === 58 /* : */) return parseV6(s, end, out);
+  const n = s.length;
+  if (n > textBytes.length) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127) return false;
+    textBytes[i] = c;
   }
-  const v = parseV4(s, 0, end);
+  return parseIpBytes(textBytes, 0, n, out);
+}
+
+/** Parses the ASCII address in b[start, end) into `out`, straight from wire bytes. */
+export function parseIpBytes(b: Uint8Array, start: number, end: number, out: IpAddr): boolean {
+  out.family = FAMILY_NONE;
+  let stop = end;
+  for (let i = start; i < end; i++) {
+    if (b[i] === 37 /* % */) {
+      stop = i;
+      break;
+    }
+  }
+  if (stop === start) return false;
+  for (let i = start; i < stop; i++) {
+    if (b[i] === 58 /* : */) return parseV6(b, start, stop, out);
+  }
+  const v = parseV4(b, start, stop);
   if (v < 0) return false;
   out.family = FAMILY_V4;
   out.v4 = v;
   return true;
 }
 
-function zoneStart(s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) === 37 /* % */) return i;
-  return n;
-}
-
-/** Dotted quad in s[from, to) as an unsigned integer, or -1. */
-function parseV4(s: string, from: number, to: number): number {
+/** Dotted quad in b[from, to) as an unsigned integer, or -1. */
+function parseV4(b: Uint8Array, from: number, to: number): number {
   let value = 0;
   let part = 0;
   let digits = 0;
   let parts = 0;
   for (let i = from; i <= to; i++) {
-    const c = i < to ? s.charCodeAt(i) : 46; // a virtual '.' closes the last part
+    const c = i < to ? b[i]! : 46; // a virtual '.' closes the last part
     if (c >= 48 && c <= 57) {
       if (digits > 0 && part === 0) return -1; // leading zero
       part = part * 10 + (c - 48);
@@ -105,14 +120,14 @@ function hexValue(c: number): number {
   return -1;
 }
 
-function parseV6(s: string, end: number, out: IpAddr): boolean {
+function parseV6(b: Uint8Array, from: number, end: number, out: IpAddr): boolean {
   let n = 0; // groups written
   let gap = -1; // index in groups where '::' stands
-  let i = 0;
-  if (s.charCodeAt(0) === 58) {
-    if (s.charCodeAt(1) !== 58) return false;
+  let i = from;
+  if (b[from] === 58) {
+    if (b[from + 1] !== 58) return false;
     gap = 0;
-    i = 2;
+    i = from + 2;
     if (i === end) {
       groups.fill(0);
       return finishV6(out);
@@ -124,16 +139,16 @@ function parseV6(s: string, end: number, out: IpAddr): boolean {
     let digits = 0;
     const start = i;
     while (i < end) {
-      const h = hexValue(s.charCodeAt(i));
+      const h = hexValue(b[i]!);
       if (h < 0) break;
       value = value * 16 + h;
       digits++;
       i++;
     }
-    if (i < end && s.charCodeAt(i) === 46 /* . */) {
+    if (i < end && b[i] === 46 /* . */) {
       // Embedded IPv4 in the last 32 bits.
       if (n > 6) return false;
-      const v4 = parseV4(s, start, end);
+      const v4 = parseV4(b, start, end);
       if (v4 < 0) return false;
       groups[n++] = v4 >>> 16;
       groups[n++] = v4 & 0xffff;
@@ -143,9 +158,9 @@ function parseV6(s: string, end: number, out: IpAddr): boolean {
     if (digits === 0 || digits > 4 || n === 8) return false;
     groups[n++] = value;
     if (i === end) break;
-    if (s.charCodeAt(i) !== 58) return false;
+    if (b[i] !== 58) return false;
     i++;
-    if (i < end && s.charCodeAt(i) === 58) {
+    if (i < end && b[i] === 58) {
       if (gap >= 0) return false; // a second '::'
       gap = n;
       i++;

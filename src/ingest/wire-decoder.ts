@@ -1,0 +1,244 @@
+import { fromBinary } from '@bufbuild/protobuf';
+import { LostEventSchema, type LostEvent } from '../gen/flow/flow_pb.js';
+import { NodeStatusEventSchema, type NodeStatusEvent } from '../gen/relay/relay_pb.js';
+import { parseIpBytes } from '../net/ip.js';
+import { FIRST_CLUSTER_IDENTITY, FlowRecord, hashBytes, type EndpointRecord } from './flow-record.js';
+import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, KIND_OTHER, type ResponseKind } from './response-decoder.js';
+
+const LEN = 2;
+
+/**
+ * Strings from the wire, made once: the same bytes (a node, pod or namespace
+ * name seen before) give back the same string without decoding or
+ * allocating.
+ */
+class StringInterner {
+  private readonly byHash = new Map<number, string>();
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly max = 65_536) {}
+
+  get(b: Uint8Array, start: number, end: number): string {
+    if (end === start) return '';
+    const h = hashBytes(b, start, end);
+    const s = this.byHash.get(h);
+    if (s !== undefined && s.length === end - start) {
+      let same = true;
+      for (let i = 0; i < s.length; i++) {
+        if (s.charCodeAt(i) !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return s;
+    }
+    const fresh = this.decoder.decode(b.subarray(start, end));
+    if (this.byHash.size >= this.max) this.byHash.clear();
+    this.byHash.set(h, fresh);
+    return fresh;
+  }
+}
+
+/**
+ * Decodes `observer.GetFlowsResponse` straight from the wire into a reused
+ * FlowRecord, reading only the fields attribution uses and skipping the rest:
+ * no message objects, no arrays, strings interned, addresses parsed from the
+ * bytes. Node status and lost events (rare) get a full decode. Same contract
+ * as ResponseDecoder; a test holds the two to the same answers.
+ */
+export class WireDecoder {
+  readonly flow = new FlowRecord();
+  nodeStatus: NodeStatusEvent | undefined;
+  lost: LostEvent | undefined;
+  nodeName = '';
+  timeSeconds = 0;
+  timeNanos = 0;
+  private b: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  private readonly strings = new StringInterner();
+
+  decode(bytes: Uint8Array): ResponseKind {
+    this.b = bytes;
+    this.pos = 0;
+    this.nodeName = '';
+    this.timeSeconds = 0;
+    this.timeNanos = 0;
+    let kind: ResponseKind = KIND_OTHER;
+    const end = bytes.length;
+    while (this.pos < end) {
+      const tag = this.varint();
+      const field = Math.floor(tag / 8);
+      const wt = tag & 7;
+      if (wt === LEN && (field === 1 || field === 2 || field === 3 || field === 1000 || field === 1001)) {
+        const len = this.varint();
+        const start = this.pos;
+        const stop = start + len;
+        if (stop > end) throw new Error('truncated message');
+        if (field === 1) {
+          this.readFlow(stop);
+          kind = KIND_FLOW;
+        } else if (field === 2) {
+          this.nodeStatus = fromBinary(NodeStatusEventSchema, bytes.subarray(start, stop));
+          kind = KIND_NODE_STATUS;
+        } else if (field === 3) {
+          this.lost = fromBinary(LostEventSchema, bytes.subarray(start, stop));
+          kind = KIND_LOST_EVENTS;
+        } else if (field === 1000) {
+          this.nodeName = this.strings.get(bytes, start, stop);
+        } else {
+          this.readTime(stop);
+          this.timeSeconds = this.tS;
+          this.timeNanos = this.tN;
+        }
+        this.pos = stop;
+      } else {
+        this.skip(wt, end);
+      }
+    }
+    if (kind === KIND_FLOW) {
+      const f = this.flow;
+      if (f.nodeName === '') f.nodeName = this.nodeName;
+      if (f.timeSeconds === 0 && f.timeNanos === 0) {
+        f.timeSeconds = this.timeSeconds;
+        f.timeNanos = this.timeNanos;
+      }
+    }
+    return kind;
+  }
+
+  private varint(): number {
+    const b = this.b;
+    let x = b[this.pos++];
+    if (x === undefined) throw new Error('truncated varint');
+    if (x < 0x80) return x;
+    let result = x & 0x7f;
+    let scale = 0x80;
+    for (let i = 1; i < 10; i++) {
+      x = b[this.pos++];
+      if (x === undefined) throw new Error('truncated varint');
+      result += (x & 0x7f) * scale;
+      if (x < 0x80) return result;
+      scale *= 0x80;
+    }
+    throw new Error('varint too long');
+  }
+
+  private skip(wt: number, end: number): void {
+    if (wt === 0) this.varint();
+    else if (wt === 1) this.pos += 8;
+    else if (wt === LEN) this.pos += this.varint();
+    else if (wt === 5) this.pos += 4;
+    else throw new Error(`unsupported wire type ${wt}`);
+    if (this.pos > end) throw new Error('truncated message');
+  }
+
+  private tS = 0;
+  private tN = 0;
+
+  private readTime(stop: number): void {
+    this.tS = 0;
+    this.tN = 0;
+    while (this.pos < stop) {
+      const tag = this.varint();
+      if (tag === 8) this.tS = this.varint();
+      else if (tag === 16) this.tN = this.varint();
+      else this.skip(tag & 7, stop);
+    }
+  }
+
+  private readFlow(stop: number): void {
+    const f = this.flow;
+    f.clear();
+    const b = this.b;
+    while (this.pos < stop) {
+      const tag = this.varint();
+      const field = Math.floor(tag / 8);
+      const wt = tag & 7;
+      if (wt === 0) {
+        const v = this.varint();
+        if (field === 2) f.verdict = v;
+        else if (field === 25) f.dropReason = v;
+        else if (field === 10) f.type = v;
+        else if (field === 24) f.observationPoint = v;
+        continue;
+      }
+      if (wt !== LEN) {
+        this.skip(wt, stop);
+        continue;
+      }
+      const len = this.varint();
+      const start = this.pos;
+      const end = start + len;
+      if (end > stop) throw new Error('truncated flow');
+      switch (field) {
+        case 1:
+          this.readTime(end);
+          f.timeSeconds = this.tS;
+          f.timeNanos = this.tN;
+          break;
+        case 34:
+          f.setUuidBytes(b, start, end, hashBytes(b, start, end));
+          break;
+        case 5:
+          this.readIp(end, f);
+          break;
+        case 8:
+          this.readEndpoint(end, f.source);
+          break;
+        case 9:
+          this.readEndpoint(end, f.destination);
+          break;
+        case 11:
+          f.nodeName = this.strings.get(b, start, end);
+          break;
+        default:
+          break;
+      }
+      this.pos = end;
+    }
+  }
+
+  private readIp(stop: number, f: FlowRecord): void {
+    f.hasIp = true;
+    const b = this.b;
+    while (this.pos < stop) {
+      const tag = this.varint();
+      if (tag === 10 || tag === 18) {
+        const len = this.varint();
+        const start = this.pos;
+        this.pos += len;
+        if (this.pos > stop) throw new Error('truncated IP');
+        if (len === 0) continue;
+        const ep = tag === 10 ? f.source : f.destination;
+        if (!parseIpBytes(b, start, start + len, ep.ip)) ep.badIp = true;
+      } else {
+        this.skip(tag & 7, stop);
+      }
+    }
+  }
+
+  private readEndpoint(stop: number, ep: EndpointRecord): void {
+    const b = this.b;
+    let k8s = false;
+    while (this.pos < stop) {
+      const tag = this.varint();
+      if (tag === 16) {
+        ep.identity = this.varint();
+        continue;
+      }
+      if ((tag & 7) !== LEN) {
+        this.skip(tag & 7, stop);
+        continue;
+      }
+      const len = this.varint();
+      const start = this.pos;
+      const end = start + len;
+      if (end > stop) throw new Error('truncated endpoint');
+      if (tag === 26) ep.namespace = this.strings.get(b, start, end);
+      else if (tag === 42) ep.podName = this.strings.get(b, start, end);
+      else if (tag === 34 && !k8s) k8s = len >= 4 && b[start] === 107 && b[start + 1] === 56 && b[start + 2] === 115 && b[start + 3] === 58; // "k8s:"
+      this.pos = end;
+    }
+    ep.isPod = ep.podName !== '' || (ep.identity >= FIRST_CLUSTER_IDENTITY && k8s);
+  }
+}
