@@ -6,7 +6,8 @@ import type { Readable } from 'node:stream';
 import { fromJson, type JsonValue } from '@bufbuild/protobuf';
 import { FlowSchema } from '../gen/flow/flow_pb.js';
 import { GetFlowsResponseSchema, type GetFlowsResponse } from '../gen/observer/observer_pb.js';
-import { FlowRecord, recordFromFlow } from './flow-record.js';
+import { FlowRecord } from './flow-record.js';
+import { recordFromJson } from './json-record.js';
 import type { FlowSink } from './sink.js';
 
 /**
@@ -72,8 +73,8 @@ export function parseFlowLine(text: string): GetFlowsResponse | undefined {
   return res;
 }
 
-/** Reads one file line by line. Blank lines are skipped; bad lines come back with `error`. */
-export async function* readFlowFile(file: string, opts: ReadOptions = {}): AsyncGenerator<FileLine> {
+/** The non-blank lines of one file (gunzipped when it is gzip), with their numbers. */
+export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGenerator<{ line: number; text: string }> {
   const bytesTotal = (await stat(file)).size;
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
   const input: Readable = (await isGzip(file)) ? raw.pipe(createGunzip()) : raw;
@@ -86,13 +87,8 @@ export async function* readFlowFile(file: string, opts: ReadOptions = {}): Async
       n++;
       if (opts.signal?.aborted) break;
       if (opts.onProgress && n % every === 0) opts.onProgress({ file, bytesRead: raw.bytesRead, bytesTotal });
-      if (text.trim() === '') continue;
-      try {
-        const response = parseFlowLine(text);
-        if (response) yield { file, line: n, response };
-      } catch (e) {
-        yield { file, line: n, error: (e as Error).message };
-      }
+      if (text.length === 0 || text.trim() === '') continue;
+      yield { line: n, text };
     }
   } catch (e) {
     throw new Error(`cannot read flows from ${file}: ${(e as Error).message}`, { cause: e });
@@ -101,6 +97,18 @@ export async function* readFlowFile(file: string, opts: ReadOptions = {}): Async
     raw.destroy();
   }
   opts.onProgress?.({ file, bytesRead: bytesTotal, bytesTotal });
+}
+
+/** Reads one file into fully decoded responses. Blank lines are skipped; bad lines come back with `error`. */
+export async function* readFlowFile(file: string, opts: ReadOptions = {}): AsyncGenerator<FileLine> {
+  for await (const { line, text } of readLines(file, opts)) {
+    try {
+      const response = parseFlowLine(text);
+      if (response) yield { file, line, response };
+    } catch (e) {
+      yield { file, line, error: (e as Error).message };
+    }
+  }
 }
 
 export interface FileReplayStats {
@@ -121,27 +129,42 @@ export async function replayFiles(files: string[], sink: FlowSink, opts: ReadOpt
   const stats: FileReplayStats = { lines: 0, flows: 0, lostEvents: 0, nodeStatus: 0, errors: 0, firstErrors: [] };
   const rec = new FlowRecord();
   for (const file of files) {
-    for await (const l of readFlowFile(file, opts)) {
+    for await (const { line, text } of readLines(file, opts)) {
       stats.lines++;
-      if (l.error !== undefined) {
+      try {
+        const obj = JSON.parse(text) as unknown;
+        if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error('not a JSON object');
+        const o = obj as Record<string, unknown>;
+        // Flows, by far the most lines, take the fast lane: no protobuf-es messages.
+        const flow = o.flow ?? (isBareFlow(o) ? o : undefined);
+        if (flow !== undefined) {
+          if (flow === null || typeof flow !== 'object') throw new Error('flow: expected an object');
+          recordFromJson(flow as Record<string, unknown>, typeof (o.node_name ?? o.nodeName) === 'string' ? ((o.node_name ?? o.nodeName) as string) : '', o.time, rec);
+          stats.flows++;
+          if (!sink.flow(rec) && sink.drained) await sink.drained();
+          continue;
+        }
+        const res = parseFlowLine(text);
+        const r = res?.responseTypes;
+        if (r?.case === 'lostEvents') {
+          stats.lostEvents++;
+          sink.lostEvents(r.value, res!.nodeName);
+        } else if (r?.case === 'nodeStatus') {
+          stats.nodeStatus++;
+          sink.nodeStatus(r.value, res!.nodeName);
+        }
+      } catch (e) {
         stats.errors++;
-        if (stats.firstErrors.length < 10) stats.firstErrors.push(`${l.file}:${l.line}: ${l.error}`);
-        continue;
-      }
-      const r = l.response!.responseTypes;
-      if (r.case === 'flow') {
-        stats.flows++;
-        if (!sink.flow(recordFromFlow(r.value, l.response!.nodeName, rec)) && sink.drained) await sink.drained();
-      } else if (r.case === 'lostEvents') {
-        stats.lostEvents++;
-        sink.lostEvents(r.value, l.response!.nodeName);
-      } else if (r.case === 'nodeStatus') {
-        stats.nodeStatus++;
-        sink.nodeStatus(r.value, l.response!.nodeName);
+        if (stats.firstErrors.length < 10) stats.firstErrors.push(`${file}:${line}: ${(e as Error).message}`);
       }
     }
   }
   return stats;
+}
+
+/** A bare Flow object (`hubble observe -o json`) rather than a response. */
+function isBareFlow(o: Record<string, unknown>): boolean {
+  return !('node_status' in o || 'nodeStatus' in o || 'lost_events' in o || 'lostEvents' in o || 'agent_event' in o || 'agentEvent' in o || 'debug_event' in o || 'debugEvent' in o) && ('IP' in o || 'verdict' in o || 'source' in o || 'time' in o);
 }
 
 /** Reads whole files into responses (for tests and small inputs). */
