@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { fromJson, type JsonValue } from '@bufbuild/protobuf';
 import { FlowFilterSchema, type FlowFilter } from './gen/flow/flow_pb.js';
 
@@ -7,11 +7,37 @@ export function envName(flag: string): string {
   return `HUBBLE_IPAM_${flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`;
 }
 
-/** An option whose environment variable follows from its long flag. */
+const booleanEnv = new WeakMap<Option, string>();
+
+/**
+ * An option whose environment variable follows from its long flag. Options
+ * that take a value use commander's own env support; boolean flags are read
+ * by `applyBooleanEnv`, because commander turns a boolean on whenever its
+ * variable exists, even as `false`.
+ */
 export function opt(flags: string, description: string): Option {
   const long = flags.match(/--[\w-]+/)?.[0];
-  const o = new Option(flags, description);
-  return long ? o.env(envName(long)) : o;
+  if (!long) return new Option(flags, description);
+  if (/[<[]/.test(flags)) return new Option(flags, description).env(envName(long));
+  const name = envName(long);
+  const o = new Option(flags, `${description} (env: ${name}=true|false)`);
+  booleanEnv.set(o, name);
+  return o;
+}
+
+/** Sets boolean flags from `true`/`false` (or 1/0, yes/no) environment values, below the command line. */
+export function applyBooleanEnv(cmd: Command): void {
+  for (const o of cmd.options) {
+    const name = booleanEnv.get(o);
+    if (!name || !(name in process.env)) continue;
+    const key = o.attributeName();
+    if (cmd.getOptionValueSource(key) === 'cli') continue;
+    const raw = String(process.env[name]).trim().toLowerCase();
+    const on = ['true', '1', 'yes'].includes(raw) ? true : ['false', '0', 'no', ''].includes(raw) ? false : undefined;
+    if (on === undefined) cmd.error(`error: option '${o.flags}' value '${process.env[name]}' from env '${name}' is invalid. expected true or false`, { exitCode: 1 });
+    // A negated flag (--no-uuids) turns its setting off when its variable is true.
+    cmd.setOptionValueWithSource(key, o.negate ? !on : on, 'env');
+  }
 }
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {

@@ -66,3 +66,27 @@ describe('command line', () => {
     }
   });
 });
+
+describe('boolean flags from the environment', () => {
+  it.each([
+    ['false', false],
+    ['0', false],
+    ['true', true],
+    ['1', true],
+  ])('HUBBLE_IPAM_TLS=%s means tls=%s', (value, on) => {
+    // With TLS on, a missing CA file is refused before anything connects; with it off, no file is read.
+    const r = run(['serve', '--relay-address', '127.0.0.1:1', '--ipam-source', 'files', '--ipam-file', '/nonexistent/ipam.yaml', '--listen-address', '127.0.0.1:0'], {
+      HUBBLE_IPAM_TLS: value,
+      HUBBLE_IPAM_TLS_CA_FILE: '/nonexistent/ca.pem',
+    });
+    if (on) expect(r.stderr.split('\n')[0]).toBe('hubble-ipam-exporter: cannot read --tls-ca-file "/nonexistent/ca.pem": ENOENT');
+    else expect(r.stderr.split('\n')[0]).toBe('hubble-ipam-exporter: TLS files or server name given but TLS is off: add --tls');
+    expect(r.status).toBe(1);
+  });
+
+  it('refuses a value that is neither true nor false', () => {
+    const r = run(['serve'], { HUBBLE_IPAM_TLS: 'maybe' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n')[0]).toBe("error: option '--tls' value 'maybe' from env 'HUBBLE_IPAM_TLS' is invalid. expected true or false");
+  });
+});
