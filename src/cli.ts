@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { applyBooleanEnv } from './cli-options.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
 import { serveCommand } from './commands/serve.js';
@@ -11,7 +10,6 @@ const program = new Command('hubble-ipam-exporter')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
-  .hook('preAction', (_program, action) => applyBooleanEnv(action))
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(demoCommand())
   .addCommand(analyzeCommand())

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { FlowFilter } from '../gen/flow/flow_pb.js';
-import { addressArg, collect, filterArg, intArg, numberArg, opt } from '../cli-options.js';
+import { addressArg, applyBooleanEnv, collect, filterArg, intArg, numberArg, opt } from '../cli-options.js';
 import type { TlsOptions } from '../ingest/tls.js';
 import { KubeIpamWatch } from '../ipam/kube-watch.js';
 import { createLogger, type LogLevel } from '../log.js';
@@ -104,6 +104,7 @@ export function serveCommand(): Command {
     .addOption(opt('--log-level <level>', 'debug, info, warn or error').default('info').choices(['debug', 'info', 'warn', 'error']))
     .addOption(opt('--config <file>', 'YAML file of settings by flag name; flags and environment win'));
   cmd.hook('preAction', (c) => {
+    applyBooleanEnv(c);
     const file = c.getOptionValue('config') as string | undefined;
     if (file) applyConfigFile(c, file);
   });

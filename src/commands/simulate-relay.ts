@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { addressArg, intArg, numberArg, opt } from '../cli-options.js';
+import { addressArg, applyBooleanEnv, intArg, numberArg, opt } from '../cli-options.js';
 import { createLogger } from '../log.js';
 import { defaultScenario, type Scenario } from '../sim/scenario.js';
 import { SimulatedRelay } from '../sim/simulated-relay.js';
@@ -58,6 +58,7 @@ export function simulateRelayCommand(): Command {
     .addOption(opt('--tls-key-file <file>', 'PEM key of --tls-cert-file'))
     .addOption(opt('--tls-client-ca-file <file>', 'require client certificates signed by this CA (mTLS)'))
     .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
+    .hook('preAction', (c) => applyBooleanEnv(c))
     .action(async (f: SimulateRelayFlags) => {
       const log = createLogger('info');
       if (Boolean(f.tlsCertFile) !== Boolean(f.tlsKeyFile)) throw new Error('TLS needs both --tls-cert-file and --tls-key-file');
