@@ -73,7 +73,8 @@ describe('attribution end to end: simulated relay over gRPC → exporter → scr
     const one = (name: string, labels: readonly string[] = []) => Object.fromEntries(parseProm(metrics, name, labels));
     expect(one('hubble_ipam_flows_received_total')).toEqual({ '': TOTAL });
     expect(one('hubble_ipam_relay_connected')).toEqual({ '': 1 });
-    expect(one('hubble_ipam_relay_nodes', ['state'])).toEqual({ connected: 3 });
+    expect(one('hubble_ipam_relay_nodes', ['state'])).toEqual({ connected: 3, unavailable: 0, gone: 0, error: 0 });
+    expect(one('hubble_ipam_lost_events_total', ['source'])).toEqual({ PERF_EVENT_RING_BUFFER: 0, OBSERVER_EVENTS_QUEUE: 0, HUBBLE_RING_BUFFER: 0 });
     expect(one('hubble_ipam_ipam_errors_total')).toEqual({ '': 0 });
     expect(one('hubble_ipam_decode_errors_total')).toEqual({ '': 0 });
     expect(one('hubble_ipam_pool_capacity_ips', ['pool', 'family'])).toEqual({ 'default|ipv4': 65536, 'default|ipv6': 2 ** 80, 'legacy|ipv4': 65536 });

@@ -67,7 +67,7 @@ export function demoCommand(): Command {
         return (
           `t=${secs}s ipam=${service.store.snapshot?.state.mode ?? '-'} flows=${p.flows} ` +
           `stale_flows=${flowsWith(service, 'stale')} stale_dropped=${flowsWith(service, 'stale', 'DROPPED')} ` +
-          `stale_endpoints_now=${stale.length}${mig ? ` migration=${Math.round(mig.ratio * 100)}%` : ''} relay=${service.client.state}`
+          `stale_endpoints_now=${stale.length}${mig && mig.everOn > 0 ? ` migration=${Math.round(mig.ratio * 100)}%` : ''} relay=${service.client.state}`
         );
       };
       const tty = process.stdout.isTTY === true;

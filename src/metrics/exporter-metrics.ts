@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'pr
 import type { AttributionPipeline } from '../attribution/pipeline.js';
 import type { RelayState, RelayStats } from '../ingest/relay-client.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
+import { LostEventSource } from '../gen/flow/flow_pb.js';
 import { NodeState } from '../gen/relay/relay_pb.js';
 import { anomalyLabels, labelsOf, lostLabels, migrationLabels, nodeAllocLabels, poolFamilyLabels, relayNodeLabels } from './labels.js';
 
@@ -23,6 +24,8 @@ export interface ExporterMetricsOptions {
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
+const lostSources = Object.keys(LostEventSource).filter((k) => Number.isNaN(Number(k)) && k !== 'UNKNOWN_LOST_EVENT_SOURCE');
+const nodeStates = ['connected', 'unavailable', 'gone', 'error'];
 
 /**
  * Every metric of the exporter on one registry. The per-flow counters live in
@@ -60,8 +63,8 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
         fill(this);
       },
     });
-  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs.', poolFamilyLabels, (g) => {
-    for (const c of capacity()) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.totalIps);
+  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs (no series for a pool whose CIDRs are unknown, such as host-scope without a configured range).', poolFamilyLabels, (g) => {
+    for (const c of capacity()) if (c.totalIps > 0) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.totalIps);
   });
   gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now.', poolFamilyLabels, (g) => {
     for (const c of capacity()) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.allocatedIps);
@@ -77,7 +80,8 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     const draining = store.snapshot?.state.pools.filter((p) => p.state === 'draining') ?? [];
     const ids = draining.map((p) => pipeline.classifier.poolId(p.name));
     const names = pipeline.classifier.poolNames();
-    for (const m of pipeline.migration.progress(ids, pipeline.nowSec)) g.set(labelsOf(migrationLabels, [names[m.poolId]!]), m.ratio);
+    // No series until some workload was seen on the pool: "nothing seen yet" is not "done".
+    for (const m of pipeline.migration.progress(ids, pipeline.nowSec)) if (m.everOn > 0) g.set(labelsOf(migrationLabels, [names[m.poolId]!]), m.ratio);
   });
 
   // Pipeline health.
@@ -100,6 +104,8 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     registers: r,
     collect() {
       this.reset();
+      // Every known source from the start, so that rate() sees the first loss.
+      for (const source of lostSources) this.inc(labelsOf(lostLabels, [source]), 0);
       const lost = stream()?.stats.lostEvents ?? pipeline.lost;
       for (const [source, n] of lost) this.inc(labelsOf(lostLabels, [source]), n);
     },
@@ -107,7 +113,7 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   gauge('hubble_ipam_relay_connected', '1 while the flow stream from Hubble Relay is up.', [], (g) => g.set(stream()?.state === 'streaming' ? 1 : 0));
   total('hubble_ipam_relay_reconnects_total', 'Flow streams started after the first one.', () => stream()?.stats.reconnects ?? 0);
   gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them.', relayNodeLabels, (g) => {
-    const counts = new Map<string, number>();
+    const counts = new Map<string, number>(nodeStates.map((s) => [s, 0]));
     for (const s of stream()?.stats.nodes.values() ?? []) {
       const name = (NodeState[s] ?? String(s)).replace(/^NODE_/, '').toLowerCase();
       counts.set(name, (counts.get(name) ?? 0) + 1);

@@ -131,7 +131,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       draining: draining.map((p, i) => ({
         pool: p.name,
         cidrs: p.cidrs.map((c) => c.text),
-        progressRatio: progress[i]!.ratio,
+        progressRatio: progress[i]!.everOn > 0 ? progress[i]!.ratio : null,
         workloadsEverOn: progress[i]!.everOn,
         workloadsActive: progress[i]!.active,
         workloadsMoved: progress[i]!.moved,
