@@ -72,18 +72,10 @@ export function buildReport(p: AttributionPipeline, snap: IpamSnapshot, replay: 
     byNode: sum(withDrops.map((s) => ({ node: s.node, status: s.status, flows: s.flows, dropped: s.dropped })), ['node', 'status']),
     matrix,
     series,
-    offenders: p.offenders.all().map((o) => ({
-      status: o.status,
-      ip: o.ip,
-      pod: o.pod,
-      namespace: o.namespace,
-      node: o.node,
-      pool: o.pool,
-      flows: o.total,
-      byVerdict: o.verdicts(),
-      firstSeen: iso(o.firstSeen)!,
-      lastSeen: iso(o.lastSeen)!,
-    })).sort((a, b) => b.flows - a.flows),
+    offenders: p.offenders
+      .all()
+      .map((o) => o.summary())
+      .sort((a, b) => b.flows - a.flows),
   };
 }
 

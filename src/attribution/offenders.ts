@@ -26,6 +26,22 @@ export class Offender {
     this.node = attr.node;
   }
 
+  /** The offender as the API and the offline report show it. */
+  summary() {
+    return {
+      status: this.status,
+      ip: this.ip,
+      pod: this.pod,
+      namespace: this.namespace,
+      node: this.node,
+      pool: this.pool,
+      flows: this.total,
+      byVerdict: this.verdicts(),
+      firstSeen: new Date(this.firstSeen * 1000).toISOString(),
+      lastSeen: new Date(this.lastSeen * 1000).toISOString(),
+    };
+  }
+
   verdicts(): Record<string, number> {
     const out: Record<string, number> = {};
     this.byVerdict.forEach((n, v) => {

@@ -13,7 +13,6 @@ export interface AppDeps {
   waitingFor: () => string[];
 }
 
-const iso = (sec: number) => (sec > 0 ? new Date(sec * 1000).toISOString() : null);
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
 
 /**
@@ -103,17 +102,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         windowSeconds: pipeline.windowSec,
         total: all.length,
         anomalies: all.slice(0, q.limit).map((o) => ({
-          status: o.status,
-          ip: o.ip,
-          pod: o.pod,
-          namespace: o.namespace,
-          node: o.node,
-          pool: o.pool,
-          firstSeen: iso(o.firstSeen),
-          lastSeen: iso(o.lastSeen),
-          flows: o.total,
+          ...o.summary(),
           flowsInWindow: Math.round(o.window.value(pipeline.nowSec, pipeline.windowSec) * 1000) / 1000,
-          byVerdict: o.verdicts(),
         })),
       };
     },
