@@ -7,13 +7,6 @@
  * progress(pool) = workloads active in the window that were on the pool and
  * are off it now / workloads active in the window that were on the pool.
  */
-interface Workload {
-  /** Last second seen with an address of each draining pool (by pool id). */
-  readonly lastOn: Map<number, number>;
-  /** Last second seen with an address outside every draining pool. */
-  lastOff: number;
-}
-
 export interface MigrationProgress {
   poolId: number;
   /** Workloads that were ever seen on the pool. */
@@ -26,8 +19,14 @@ export interface MigrationProgress {
   ratio: number;
 }
 
+/** Pool ids share a workload's map key: key * POOL_SLOTS + poolId stays an exact double. */
+const POOL_SLOTS = 256;
+
 export class MigrationTracker {
-  private readonly workloads = new Map<number, Workload>();
+  /** (workload, draining pool) → last second seen on that pool. */
+  private readonly lastOn = new Map<number, number>();
+  /** workload → last second seen with an address outside every draining pool. */
+  private readonly lastOff = new Map<number, number>();
 
   constructor(
     readonly windowSec: number,
@@ -45,14 +44,13 @@ export class MigrationTracker {
   }
 
   record(key: number, drainingPoolId: number, nowSec: number): void {
-    let w = this.workloads.get(key);
-    if (w === undefined) {
-      if (this.workloads.size >= this.maxWorkloads) return;
-      w = { lastOn: new Map(), lastOff: -Infinity };
-      this.workloads.set(key, w);
+    if (drainingPoolId > 0) {
+      const k = key * POOL_SLOTS + (drainingPoolId % POOL_SLOTS);
+      if (this.lastOn.size < this.maxWorkloads || this.lastOn.has(k)) this.lastOn.set(k, nowSec);
+    } else if (this.lastOff.size < this.maxWorkloads || this.lastOff.has(key)) {
+      const prev = this.lastOff.get(key);
+      if (prev === undefined || nowSec > prev) this.lastOff.set(key, nowSec);
     }
-    if (drainingPoolId > 0) w.lastOn.set(drainingPoolId, nowSec);
-    else if (nowSec > w.lastOff) w.lastOff = nowSec;
   }
 
   progress(poolIds: number[], nowSec: number): MigrationProgress[] {
@@ -61,12 +59,14 @@ export class MigrationTracker {
       let everOn = 0;
       let active = 0;
       let moved = 0;
-      for (const w of this.workloads.values()) {
-        const on = w.lastOn.get(poolId);
-        if (on === undefined) continue;
+      const slot = poolId % POOL_SLOTS;
+      for (const [k, on] of this.lastOn) {
+        // Keys are key * POOL_SLOTS + slot; recover both (negative keys round toward -inf).
+        const workload = Math.floor(k / POOL_SLOTS);
+        if (k - workload * POOL_SLOTS !== slot) continue;
         everOn++;
         if (on >= oldest) active++;
-        else if (w.lastOff >= oldest) {
+        else if ((this.lastOff.get(workload) ?? -Infinity) >= oldest) {
           active++;
           moved++;
         }
