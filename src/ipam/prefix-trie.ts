@@ -2,41 +2,42 @@ import { FAMILY_V4, FAMILY_V6, type IpAddr } from '../net/ip.js';
 import type { Prefix } from '../net/prefix.js';
 
 /**
- * A binary radix trie over address bits, in typed arrays. A lookup visits at
- * most one node per bit of the longest stored prefix on its path (32 for
- * IPv4, 128 for IPv6), however many prefixes are stored, and allocates
- * nothing.
+ * A binary radix trie over address bits, in one typed array: each node is
+ * four int32 slots (left child, right child, value index, unused), so a step
+ * touches one cache line. A lookup visits at most one node per bit of the
+ * longest stored prefix on its path (32 for IPv4, 128 for IPv6), however many
+ * prefixes are stored, and allocates nothing.
  */
+const STRIDE = 4;
+const VAL = 2;
+
 class BitTrie {
-  left = new Int32Array(64);
-  right = new Int32Array(64);
-  /** Index into the value table, -1 for none. */
-  val = new Int32Array(64).fill(-1);
+  /** [left, right, value index (-1: none), unused] per node; node 0 is the root. */
+  n: Int32Array;
   nodes = 1;
 
+  constructor() {
+    this.n = new Int32Array(64 * STRIDE);
+    this.n[VAL] = -1;
+  }
+
   private grow(): void {
-    const n = this.left.length * 2;
-    const l = new Int32Array(n);
-    l.set(this.left);
-    const r = new Int32Array(n);
-    r.set(this.right);
-    const v = new Int32Array(n).fill(-1);
-    v.set(this.val);
-    this.left = l;
-    this.right = r;
-    this.val = v;
+    const n = new Int32Array(this.n.length * 2);
+    n.set(this.n);
+    this.n = n;
   }
 
   /** The node for the first `bits` bits given by `bit(d)`, created on the way. */
   node(bits: number, bit: (d: number) => number): number {
     let node = 0;
     for (let d = 0; d < bits; d++) {
-      const side = bit(d) === 1 ? this.right : this.left;
-      let next = side[node]!;
+      const slot = node * STRIDE + bit(d);
+      let next = this.n[slot]!;
       if (next === 0) {
-        if (this.nodes === this.left.length) this.grow();
+        if ((this.nodes + 1) * STRIDE > this.n.length) this.grow();
         next = this.nodes++;
-        (bit(d) === 1 ? this.right : this.left)[node] = next;
+        this.n[next * STRIDE + VAL] = -1;
+        this.n[slot] = next;
       }
       node = next;
     }
@@ -47,10 +48,22 @@ class BitTrie {
   find(bits: number, bit: (d: number) => number): number {
     let node = 0;
     for (let d = 0; d < bits; d++) {
-      node = bit(d) === 1 ? this.right[node]! : this.left[node]!;
+      node = this.n[node * STRIDE + bit(d)]!;
       if (node === 0) return -1;
     }
     return node;
+  }
+
+  val(node: number): number {
+    return this.n[node * STRIDE + VAL]!;
+  }
+
+  setVal(node: number, v: number): void {
+    this.n[node * STRIDE + VAL] = v;
+  }
+
+  child(node: number, b: number): number {
+    return this.n[node * STRIDE + b]!;
   }
 }
 
@@ -75,12 +88,12 @@ export class PrefixTrie<T> {
   insert(p: Prefix, value: T): void {
     const [t, bit] = this.trieOf(p);
     const node = t.node(p.bits, bit);
-    const at = t.val[node]!;
+    const at = t.val(node);
     if (at >= 0) {
       this.values[at] = value;
       return;
     }
-    t.val[node] = this.values.length;
+    t.setVal(node, this.values.length);
     this.values.push(value);
     this.prefixes.push(p);
   }
@@ -90,7 +103,7 @@ export class PrefixTrie<T> {
     const [t, bit] = this.trieOf(p);
     const node = t.find(p.bits, bit);
     if (node < 0) return undefined;
-    const at = t.val[node]!;
+    const at = t.val(node);
     return at >= 0 ? this.values[at] : undefined;
   }
 
@@ -102,26 +115,28 @@ export class PrefixTrie<T> {
   }
 
   lookupV4(v: number): T | undefined {
-    const { left, right, val } = this.t4;
-    let node = 0;
-    let best = val[0]!;
+    const n = this.t4.n;
+    let at = 0;
+    let best = n[VAL]!;
     for (let d = 0; d < 32; d++) {
-      node = ((v >>> (31 - d)) & 1) === 1 ? right[node]! : left[node]!;
+      const node = n[at + ((v >>> (31 - d)) & 1)]!;
       if (node === 0) break;
-      const x = val[node]!;
+      at = node * STRIDE;
+      const x = n[at + VAL]!;
       if (x >= 0) best = x;
     }
     return best >= 0 ? this.values[best] : undefined;
   }
 
   lookupV6(w: ArrayLike<number>): T | undefined {
-    const { left, right, val } = this.t6;
-    let node = 0;
-    let best = val[0]!;
+    const n = this.t6.n;
+    let at = 0;
+    let best = n[VAL]!;
     for (let d = 0; d < 128; d++) {
-      node = ((w[d >>> 5]! >>> (31 - (d & 31))) & 1) === 1 ? right[node]! : left[node]!;
+      const node = n[at + ((w[d >>> 5]! >>> (31 - (d & 31))) & 1)]!;
       if (node === 0) break;
-      const x = val[node]!;
+      at = node * STRIDE;
+      const x = n[at + VAL]!;
       if (x >= 0) best = x;
     }
     return best >= 0 ? this.values[best] : undefined;
@@ -133,7 +148,7 @@ export class PrefixTrie<T> {
     let node = 0;
     let visited = 1;
     for (let d = 0; d < (a.family === FAMILY_V4 ? 32 : 128); d++) {
-      node = bit(d) === 1 ? t.right[node]! : t.left[node]!;
+      node = t.child(node, bit(d));
       if (node === 0) break;
       visited++;
     }
@@ -146,13 +161,19 @@ export class PrefixTrie<T> {
     const out: T[] = [];
     let node = 0;
     for (let d = 0; ; d++) {
-      const at = t.val[node]!;
+      const at = t.val(node);
       if (at >= 0) out.push(this.values[at]!);
       if (d === p.bits) break;
-      node = bit(d) === 1 ? t.right[node]! : t.left[node]!;
+      node = t.child(node, bit(d));
       if (node === 0) break;
     }
     return out;
+  }
+
+  /** Trie nodes and bytes per family (for reports and benchmarks). */
+  memory(): { ipv4: { nodes: number; bytes: number }; ipv6: { nodes: number; bytes: number } } {
+    const of = (t: BitTrie) => ({ nodes: t.nodes, bytes: t.n.byteLength });
+    return { ipv4: of(this.t4), ipv6: of(this.t6) };
   }
 
   /** Every stored prefix and value, in insertion order. */

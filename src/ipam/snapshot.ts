@@ -170,6 +170,11 @@ export class IpamSnapshot {
     return this.trie.pathLength(a);
   }
 
+  /** Size of the lookup trie per family. */
+  trieMemory() {
+    return this.trie.memory();
+  }
+
   nodeNames(): string[] {
     const s = new Set<string>();
     for (const a of this.state.allocations) s.add(a.node);
