@@ -195,7 +195,8 @@ describe('relay client over loopback gRPC', () => {
       },
       64,
     );
-    startClient(address, sink, { since: new Date(epoch - 1000) });
+    // A small window, so that the relay feels the pause well within 3000 flows.
+    startClient(address, sink, { since: new Date(epoch - 1000), flowControlWindowBytes: 65_535 });
     await waitFor(() => seen.size >= total, `${total} flows through a slow consumer`, 30_000, () => seen.size);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(seen.size).toBe(total);

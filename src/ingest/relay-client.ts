@@ -41,6 +41,12 @@ export interface RelayClientOptions {
   resumeMemory?: number;
   /** ServerStatus poll interval, ms; 0 turns polling off. Default 30000. */
   statusIntervalMs?: number;
+  /**
+   * HTTP/2 flow-control window, bytes: how far Relay may run ahead of us per
+   * stream (a paused stream blocks Relay after this much). grpc-js's own
+   * default is 64 KiB, which keeps Relay's writes small and slow. Default 4 MiB.
+   */
+  flowControlWindowBytes?: number;
   /** Deadline of the unary calls (ServerStatus, GetNodes), ms. Default 5000. */
   callTimeoutMs?: number;
   /**
@@ -189,6 +195,7 @@ export class RelayClient {
     if (!this.client) {
       this.client = new Client(this.opts.address, this.credentials.creds, {
         ...this.credentials.options,
+        'grpc-node.flow_control_window': this.opts.flowControlWindowBytes ?? 4 * 1024 * 1024,
         'grpc.keepalive_time_ms': 30_000,
         'grpc.keepalive_timeout_ms': 10_000,
         // Our own loop does the backing off; let the channel retry promptly.
