@@ -77,7 +77,7 @@ function evidence(r, id) {
   const out = [];
   const L = r.lookup;
   if (id === 'lookupCost') {
-    const kb = (x) => `${x.nodes.toLocaleString('en-US')} trie nodes (${Math.round((x.nodes * 12) / 1024).toLocaleString('en-US')} KB at 12 bytes each)`;
+    const kb = (x) => `${x.nodes.toLocaleString('en-US')} trie nodes (${Math.round(x.bytes / 1024).toLocaleString('en-US')} KB allocated)`;
     out.push(`the same trie steps at 3 and ${L.large.nodes} nodes (IPv4 ${L.large.trieSteps.ipv4}, IPv6 ${L.large.trieSteps.ipv6}); IPv4 ${kb(L.small.trie.ipv4)} vs ${kb(L.large.trie.ipv4)}, IPv6 ${kb(L.small.trie.ipv6)} vs ${kb(L.large.trie.ipv6)}; the ${L.large.nodes}-node snapshot queried within 3 nodes' CIDRs: ${fmt(L.largeHotPerSecond)}/s (cache-hot)`);
   }
   if (id === 'soakRss' || id === 'soakGrowth') {
