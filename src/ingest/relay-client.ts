@@ -16,7 +16,7 @@ import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { RelayError } from './errors.js';
 import { deserializer, paths, rawBytes, serializer } from './observer-service.js';
-import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName } from './response-decoder.js';
+import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName, type FlowResponseDecoder } from './response-decoder.js';
 import { WireDecoder } from './wire-decoder.js';
 import { ResumeWindow } from './resume-window.js';
 import type { FlowSink } from './sink.js';
@@ -96,7 +96,7 @@ export class RelayClient {
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly window: ResumeWindow;
-  private readonly decoder: ResponseDecoder | WireDecoder;
+  private readonly decoder: FlowResponseDecoder;
   private readonly decodeLog: RateLimitedLog;
   private client: Client | undefined;
   private call: ClientReadableStream<Buffer> | undefined;

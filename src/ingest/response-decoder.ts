@@ -12,17 +12,29 @@ export const KIND_LOST_EVENTS = 3;
 export type ResponseKind = typeof KIND_OTHER | typeof KIND_FLOW | typeof KIND_NODE_STATUS | typeof KIND_LOST_EVENTS;
 
 /**
- * Turns one encoded `observer.GetFlowsResponse` into its kind plus the decoded
- * payload, held on the decoder itself (`flow`, `nodeStatus`, `lost`) and valid
- * until the next call. Throws on bytes that are not a GetFlowsResponse.
+ * The contract of a response decoder: `decode` turns one encoded
+ * `observer.GetFlowsResponse` into its kind plus the decoded payload, held on
+ * the decoder itself and valid until the next call. Throws on bytes that are
+ * not a GetFlowsResponse.
  */
-export class ResponseDecoder {
-  readonly flow = new FlowRecord();
+export interface FlowResponseDecoder {
+  readonly flow: FlowRecord;
   nodeStatus: NodeStatusEvent | undefined;
   lost: LostEvent | undefined;
   /** The response's node_name. */
-  nodeName = '';
+  nodeName: string;
   /** The response's time, seconds and nanos (0 when absent). */
+  timeSeconds: number;
+  timeNanos: number;
+  decode(bytes: Uint8Array): ResponseKind;
+}
+
+/** The full decoder: protobuf-es decodes the whole message, then the record is filled from it. */
+export class ResponseDecoder implements FlowResponseDecoder {
+  readonly flow = new FlowRecord();
+  nodeStatus: NodeStatusEvent | undefined;
+  lost: LostEvent | undefined;
+  nodeName = '';
   timeSeconds = 0;
   timeNanos = 0;
 

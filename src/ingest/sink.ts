@@ -1,6 +1,6 @@
 import type { LostEvent } from '../gen/flow/flow_pb.js';
 import type { NodeStatusEvent } from '../gen/relay/relay_pb.js';
-import type { FlowRecord } from './flow-record.js';
+import { FlowRecord } from './flow-record.js';
 
 /**
  * What a flow source hands its events to. Calls are synchronous and in
@@ -19,9 +19,6 @@ export interface FlowSink {
   drained?(): Promise<void>;
 }
 
-/** A flow kept beyond the sink call: a copy, not the reused record. */
-export type FlowSnapshot = FlowRecord;
-
 /**
  * Adapts an asynchronous consumer to the synchronous sink contract with a
  * bounded queue: at most `maxQueued` flows wait; past that, `flow` returns
@@ -35,7 +32,7 @@ export class QueueSink implements FlowSink {
   highWater = 0;
 
   constructor(
-    private readonly consume: (flow: FlowSnapshot) => Promise<void>,
+    private readonly consume: (flow: FlowRecord) => Promise<void>,
     /** Flows that may wait for the consumer. Default 1024. */
     readonly maxQueued = 1024,
     private readonly onError: (e: unknown) => void = () => {},
@@ -44,7 +41,8 @@ export class QueueSink implements FlowSink {
   }
 
   flow(rec: FlowRecord): boolean {
-    const copy = new (rec.constructor as new () => FlowRecord)();
+    // A copy: the source reuses its record once this returns.
+    const copy = new FlowRecord();
     copy.copyFrom(rec);
     this.queue.push(copy);
     if (this.queue.length > this.highWater) this.highWater = this.queue.length;

@@ -3,7 +3,7 @@ import { LostEventSchema, type LostEvent } from '../gen/flow/flow_pb.js';
 import { NodeStatusEventSchema, type NodeStatusEvent } from '../gen/relay/relay_pb.js';
 import { parseIpBytes } from '../net/ip.js';
 import { FIRST_CLUSTER_IDENTITY, FlowRecord, hashBytes, type EndpointRecord } from './flow-record.js';
-import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, KIND_OTHER, type ResponseKind } from './response-decoder.js';
+import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, KIND_OTHER, type FlowResponseDecoder, type ResponseKind } from './response-decoder.js';
 
 const LEN = 2;
 
@@ -43,10 +43,10 @@ class StringInterner {
  * Decodes `observer.GetFlowsResponse` straight from the wire into a reused
  * FlowRecord, reading only the fields attribution uses and skipping the rest:
  * no message objects, no arrays, strings interned, addresses parsed from the
- * bytes. Node status and lost events (rare) get a full decode. Same contract
- * as ResponseDecoder; a test holds the two to the same answers.
+ * bytes. Node status and lost events (rare) get a full decode. A test holds
+ * it to the full decoder's answers.
  */
-export class WireDecoder {
+export class WireDecoder implements FlowResponseDecoder {
   readonly flow = new FlowRecord();
   nodeStatus: NodeStatusEvent | undefined;
   lost: LostEvent | undefined;
