@@ -12,6 +12,32 @@ function randomAddr(r: Rng, family: 4 | 6, near?: IpAddr): IpAddr {
   return a;
 }
 
+/** An address inside `p`, its host bits random. */
+function prefixAddrWithHostBits(p: Prefix, r: Rng): IpAddr {
+  const a = new IpAddr();
+  a.family = p.family;
+  if (p.family === 4) a.v4 = p.bits === 0 ? r.u32() : (p.v4 | (r.u32() >>> p.bits)) >>> 0;
+  else {
+    for (let k = 0; k < 4; k++) {
+      const net = Math.min(32, Math.max(0, p.bits - 32 * k));
+      a.v6[k] = net === 32 ? p.v6[k]! : net === 0 ? r.u32() : (p.v6[k]! | (r.u32() >>> net)) >>> 0;
+    }
+  }
+  return a;
+}
+
+/** `a` with bit `d` (0: the most significant) flipped. */
+function flipBit(a: IpAddr, d: number): IpAddr {
+  const b = new IpAddr();
+  b.family = a.family;
+  if (a.family === 4) b.v4 = (a.v4 ^ (1 << (31 - d))) >>> 0;
+  else {
+    b.v6.set(a.v6);
+    b.v6[d >>> 5] = (b.v6[d >>> 5]! ^ (1 << (31 - (d & 31)))) >>> 0;
+  }
+  return b;
+}
+
 /** The deliberately naive reference: scan every prefix, keep the longest that contains the address. */
 function naive(prefixes: Array<[Prefix, number]>, a: IpAddr): number | undefined {
   let best: [Prefix, number] | undefined;
@@ -41,6 +67,15 @@ describe('prefix trie', () => {
         const a = randomAddr(r, family, family === 4 ? anchor4 : anchor6);
         expect(trie.lookup(a)).toBe(naive(list, a));
       }
+      // Deep prefixes are rarely hit at random: query inside each stored prefix and just outside it.
+      for (const [p] of list) {
+        const inside = prefixAddrWithHostBits(p, r);
+        expect(trie.lookup(inside), p.text).toBe(naive(list, inside));
+        if (p.bits > 0) {
+          const outside = flipBit(inside, r.int(p.bits));
+          expect(trie.lookup(outside), p.text).toBe(naive(list, outside));
+        }
+      }
       expect(trie.size).toBe(list.length);
     }
   });
@@ -64,7 +99,7 @@ describe('prefix trie', () => {
     expect(t.entries().find(([p]) => p.text === '10.244.1.0/24')?.[1]).toBe('replaced');
   });
 
-  it('visits no more nodes at 5,000 nodes than at 3: lookup cost is bounded by prefix length', () => {
+  it('takes as many steps at 5,000 nodes as at 3: a table read, then one node per 6 bits', () => {
     const build = (nodes: number) => {
       const t = new PrefixTrie<number>();
       t.insert(parsePrefix('10.0.0.0/8'), -1);
@@ -81,12 +116,19 @@ describe('prefix trie', () => {
     const a = new IpAddr();
     for (const ip of ['10.0.1.77', 'fd00:0:0:2::abcd', '192.168.0.2', '8.8.8.8', '2001:db8::1']) {
       parseIpInto(ip, a);
-      expect(large.pathLength(a), ip).toBeLessThanOrEqual(a.family === 4 ? 33 : 129);
+      expect(large.pathLength(a), ip).toBeLessThanOrEqual(a.family === 4 ? 1 + Math.ceil((32 - 16) / 6) : 1 + Math.ceil((128 - 16) / 6));
       expect(large.pathLength(a), ip).toBe(small.pathLength(a));
     }
     parseIpInto('10.19.135.9', a); // node 4999's CIDR: only in the large trie
     expect(large.lookup(a)).toBe(4999);
-    expect(large.pathLength(a)).toBe(25); // root + 24 bits
+    expect(large.pathLength(a)).toBe(3); // the table (16 bits), then nodes for bits 16-21 and 22-27
+    parseIpInto('192.168.19.135', a); // node 4999's InternalIP, a host route
+    expect(large.lookup(a)).toBe(4999);
+    expect(large.pathLength(a)).toBe(4); // 16 + 3 × 6 bits reach bit 32
+    parseIpInto('fd00:0:0:1387::1', a); // node 4999's IPv6 CIDR
+    expect(large.lookup(a)).toBe(4999);
+    expect(large.pathLength(a)).toBe(9); // the IPv6 table (16 bits), then 8 nodes cover bits 16-63
+    expect(large.memory().ipv4.bytes).toBeLessThan(small.memory().ipv4.bytes + 5000 * 64);
   });
 });
 

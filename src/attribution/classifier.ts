@@ -131,12 +131,13 @@ export class Classifier {
     if (!rec.hasIp) return this.unknown;
     const ep: EndpointRecord = side === SIDE_SOURCE ? rec.source : rec.destination;
     if (ep.ip.family === FAMILY_NONE) return this.unknown;
-    const info = this.snap?.resolve(ep.ip);
-    if (info === undefined) return ep.isPod ? this.outOfPool : this.external;
-    if (info.status === 'current') {
+    const at = this.snap === undefined ? -1 : this.snap.resolveIndex(ep.ip);
+    if (at < 0) return ep.isPod ? this.outOfPool : this.external;
+    const answer = this.byInfo[at]!;
+    if (answer.status === 'current') {
       const local = side === SIDE_SOURCE ? rec.observationPoint === FROM_ENDPOINT : rec.observationPoint === TO_ENDPOINT;
-      if (local && this.bareNodeName(rec.nodeName) !== info.node) return this.wrongNodeByInfo[info.index]!;
+      if (local && this.bareNodeName(rec.nodeName) !== answer.node) return this.wrongNodeByInfo[at]!;
     }
-    return this.byInfo[info.index]!;
+    return answer;
   }
 }

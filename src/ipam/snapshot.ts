@@ -151,6 +151,7 @@ export class IpamSnapshot {
       this.trie.insert(prefix, info);
     }
     this.infos = infos;
+    if (this.trie.size !== infos.length) throw new Error('internal: the lookup trie and the answers disagree');
   }
 
   /** Validates and indexes `state`. Throws IpamError listing every problem. */
@@ -163,6 +164,11 @@ export class IpamSnapshot {
   /** The answer for an address, or undefined when no rule applies (out of pool or external). */
   resolve(a: IpAddr): AddressInfo | undefined {
     return this.trie.lookup(a);
+  }
+
+  /** The answer's position in `infos`, or -1 when no rule applies: resolve() without touching the answer. */
+  resolveIndex(a: IpAddr): number {
+    return this.trie.lookupIndex(a);
   }
 
   /** Trie nodes visited to resolve `a` (the lookup cost). */
