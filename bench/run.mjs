@@ -8,7 +8,7 @@
  * Options: --flows N (flows per throughput run, default 1,000,000), --runs N (5),
  * --pool-size N (pre-encoded messages the relay cycles, 50,000), --lag-flows N,
  * --soak-flows N, --soak-pods N, --analyze-lines N, --no-profile, --no-what-if
- * (skip the what-ifs), --what-if-window BYTES (limit's and peer's), --what-if-heap-mb MB, --no-wait
+ * (skip the what-ifs), --what-if-window BYTES (limit's and peer's), --no-wait
  * (do not wait for other processes to quiet down), --out FILE, --only LIST (some of
  * throughput,what-if,lag,profile,soak,lookup,metrics,analyze; written to
  * bench/results-partial.json unless --out says otherwise), e.g.
@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { num, parseArgs } from './lib/args.mjs';
 import { benchDir, runChild, startRelay } from './lib/child.mjs';
 import { clusterConfig, soakScenario } from './lib/cluster.mjs';
+import { deployedNodeOptions } from './lib/deployed.mjs';
 import { byArea, topAllocations, topSelf } from './lib/cpuprofile.mjs';
 import { machineBusySeconds, machineInfo, waitQuiet } from './lib/machine.mjs';
 import { summarizeSoak } from './lib/soak.mjs';
@@ -50,7 +51,6 @@ const o = {
   profile: !args['no-profile'],
   whatIf: !args['no-what-if'],
   whatIfWindow: num(args['what-if-window'], 4 * 1024 * 1024),
-  whatIfHeapMB: num(args['what-if-heap-mb'], 128),
   wait: !args['no-wait'],
 };
 const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze'];
@@ -71,13 +71,21 @@ const clients = [
   { name: 'peer', script: 'clients/peer.mjs', opts: {} },
 ];
 
-/** One client process over one relay stream of `flows` flows. */
-async function streamRun(relay, script, opts, flows, execArgv = [], env = {}) {
+// Ours runs as deployed: with the Deployment's NODE_OPTIONS (V8's heap sized for its memory limit).
+const oursNodeOptions = deployedNodeOptions();
+results.oursNodeOptions = oursNodeOptions.join(' ');
+
+/**
+ * One client process over one relay stream of `flows` flows. Ours gets the
+ * Deployment's NODE_OPTIONS unless `asDeployed` is false.
+ */
+async function streamRun(relay, script, opts, flows, execArgv = [], env = {}, asDeployed = true) {
   const otherBusyCores = o.wait ? await waitQuiet() : undefined;
   await relay.arm(flows);
   const busy0 = machineBusySeconds();
   const t = performance.now();
-  const [res, relayReport] = await Promise.all([runChild(script, { address: relay.address, flows, ...opts }, { execArgv, env }), relay.streamDone()]);
+  const argv = script === 'clients/ours.mjs' && asDeployed ? [...oursNodeOptions, ...execArgv] : execArgv;
+  const [res, relayReport] = await Promise.all([runChild(script, { address: relay.address, flows, ...opts }, { execArgv: argv, env }), relay.streamDone()]);
   // Cores other processes used meanwhile: the machine's CPU time less the client's and the
   // relay's (approximate: the client's start-up is counted as the others').
   const othersDuring = busy0 === undefined ? undefined : (machineBusySeconds() - busy0 - res.cpuSeconds - relayReport.cpuSeconds) / ((performance.now() - t) / 1000);
@@ -193,10 +201,10 @@ if (run('soak')) {
   results.soak = { short: !o.soak, pods: relay.summary.distinctPods, addresses: relay.summary.distinctAddresses, ...res };
   log(`soak: ${fmt(res.flows)} flows in ${res.seconds.toFixed(0)} s, rss ${res.halfRssMB.toFixed(0)} MB at half, ${res.endRssMB.toFixed(0)} MB at the end, ${res.minSecondHalfMB.toFixed(0)}-${res.maxSecondHalfMB.toFixed(0)} MB over the second half`);
   if (o.whatIf) {
-    // The same with V8's old space capped (node --max-old-space-size): is the RSS retained memory or lazy GC?
-    const capped = summarizeSoak(await streamRun(relay, 'clients/ours.mjs', soakOpts, o.soakFlows, [`--max-old-space-size=${o.whatIfHeapMB}`]));
-    results.soakHeapCap = { maxOldSpaceMB: o.whatIfHeapMB, ...capped };
-    log(`soak with --max-old-space-size=${o.whatIfHeapMB}: ${fmt(capped.rate)} flows/s, ${capped.minSecondHalfMB.toFixed(0)}-${capped.maxSecondHalfMB.toFixed(0)} MB over the second half`);
+    // The same without NODE_OPTIONS: V8 sizes the heap for this machine's memory and collects lazily.
+    const bare = summarizeSoak(await streamRun(relay, 'clients/ours.mjs', soakOpts, o.soakFlows, [], {}, false));
+    results.soakDefaultHeap = bare;
+    log(`soak without NODE_OPTIONS: ${fmt(bare.rate)} flows/s, ${bare.minSecondHalfMB.toFixed(0)}-${bare.maxSecondHalfMB.toFixed(0)} MB over the second half`);
   }
   await relay.stop();
   rmSync(ipamFile, { force: true });

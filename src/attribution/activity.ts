@@ -23,7 +23,8 @@ export class ActivityTracker {
       this.maps.set(slot, m);
     }
     const key = addressKey(ip.family, ip.v4, ip.v6);
-    if (m.size < this.maxPerPool || m.has(key)) m.set(key, nowSec);
+    // Whole seconds: a small integer is stored in place, a fraction would box a number per flow.
+    if (m.size < this.maxPerPool || m.has(key)) m.set(key, Math.floor(nowSec));
   }
 
   /** [poolId, family, active addresses] for every pool seen, pruning what fell out of the window. */

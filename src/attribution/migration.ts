@@ -44,6 +44,7 @@ export class MigrationTracker {
   }
 
   record(key: number, drainingPoolId: number, nowSec: number): void {
+    nowSec = Math.floor(nowSec); // whole seconds are stored in place; a fraction would box a number per flow
     if (drainingPoolId > 0) {
       const k = key * POOL_SLOTS + (drainingPoolId % POOL_SLOTS);
       if (this.lastOn.size < this.maxWorkloads || this.lastOn.has(k)) this.lastOn.set(k, nowSec);

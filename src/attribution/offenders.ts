@@ -1,4 +1,4 @@
-import { formatIp, type IpAddr } from '../net/ip.js';
+import { IpAddr, formatIp } from '../net/ip.js';
 import { Verdict } from '../gen/flow/flow_pb.js';
 import type { Attribution, Status } from './classifier.js';
 import { SlidingCount, addressKey } from './sliding-count.js';
@@ -15,15 +15,42 @@ export class Offender {
   namespace = '';
   pod = '';
 
+  /** The address; its text is made when first asked for (most entries are never listed). */
+  readonly addr = new IpAddr();
+  private text: string | undefined;
+
   constructor(
-    readonly ip: string,
+    ip: IpAddr,
     attr: Attribution,
-    readonly firstSeen: number,
+    public firstSeen: number,
     public lastSeen: number,
   ) {
+    this.addr.copyFrom(ip);
     this.status = attr.status;
     this.pool = attr.pool;
     this.node = attr.node;
+  }
+
+  get ip(): string {
+    return (this.text ??= formatIp(this.addr));
+  }
+
+  /** Makes an evicted entry a new one (the tracker reuses them rather than churn the heap). */
+  reset(ip: IpAddr, attr: Attribution, nowSec: number): void {
+    this.addr.copyFrom(ip);
+    this.text = undefined;
+    this.status = attr.status;
+    this.pool = attr.pool;
+    this.node = attr.node;
+    this.namespace = '';
+    this.pod = '';
+    this.firstSeen = nowSec;
+    this.lastSeen = nowSec;
+    this.total = 0;
+    this.byVerdict.fill(0);
+    this.window.cur = 0;
+    this.window.prev = 0;
+    this.window.bucket = 0;
   }
 
   /** The offender as the API and the offline report show it. */
@@ -61,10 +88,14 @@ export interface OffenderQuery {
 /**
  * Tracks anomalous endpoints by address, bounded: past `capacity` entries the
  * least active are dropped in a batch, so memory stays flat however many
- * distinct addresses misbehave.
+ * distinct addresses misbehave. Dropped entries are reused for new
+ * addresses, and a batch sorts a reused array of scores, so that a churn of
+ * addresses costs no garbage beyond the new addresses' text.
  */
 export class OffenderTracker {
   private readonly byKey = new Map<number, Offender>();
+  private readonly spare: Offender[] = [];
+  private scores = new Float64Array(0);
   /** Entries dropped to stay within capacity. */
   evicted = 0;
 
@@ -84,9 +115,12 @@ export class OffenderTracker {
     const key = addressKey(ip.family, ip.v4, ip.v6);
     let o = this.byKey.get(key);
     if (o === undefined) {
-      o = new Offender(formatIp(ip), attr, nowSec, nowSec);
+      // Make room first, so that the newcomer is not dropped before its first flow counts.
+      if (this.byKey.size >= this.capacity * 1.25) this.shrink(nowSec);
+      o = this.spare.pop();
+      if (o === undefined) o = new Offender(ip, attr, nowSec, nowSec);
+      else o.reset(ip, attr, nowSec);
       this.byKey.set(key, o);
-      if (this.byKey.size > this.capacity * 1.25) this.shrink(nowSec);
     } else if (o.status !== attr.status || o.node !== attr.node || o.pool !== attr.pool) {
       o.status = attr.status;
       o.pool = attr.pool;
@@ -102,12 +136,36 @@ export class OffenderTracker {
     o.total++;
   }
 
+  /**
+   * Keeps the `capacity` most active entries (flows in the window); among
+   * equally active ones at the cut, the least recently seen go first.
+   */
   private shrink(nowSec: number): void {
-    const all = [...this.byKey].sort((a, b) => b[1].window.value(nowSec, this.windowSec) - a[1].window.value(nowSec, this.windowSec) || b[1].lastSeen - a[1].lastSeen);
-    for (const [k] of all.slice(this.capacity)) {
-      this.byKey.delete(k);
-      this.evicted++;
+    const n = this.byKey.size;
+    if (this.scores.length < n) this.scores = new Float64Array(n * 2);
+    const scores = this.scores.subarray(0, n);
+    let i = 0;
+    for (const o of this.byKey.values()) scores[i++] = o.window.value(nowSec, this.windowSec);
+    scores.sort();
+    const cut = scores[n - this.capacity]!; // the capacity-th highest: lower goes
+    let over = n - this.capacity;
+    this.byKey.forEach((o, k) => {
+      if (o.window.value(nowSec, this.windowSec) < cut) over -= this.drop(k, o);
+    });
+    if (over > 0) {
+      // Ties at the cut: the least recently seen first.
+      const tied: Array<[number, Offender]> = [];
+      for (const e of this.byKey) if (e[1].window.value(nowSec, this.windowSec) === cut) tied.push(e);
+      tied.sort((a, b) => a[1].lastSeen - b[1].lastSeen);
+      for (let t = 0; t < over; t++) this.drop(tied[t]![0], tied[t]![1]);
     }
+  }
+
+  private drop(key: number, o: Offender): number {
+    this.byKey.delete(key);
+    this.spare.push(o);
+    this.evicted++;
+    return 1;
   }
 
   /** Entries seen within the window, most active first. */

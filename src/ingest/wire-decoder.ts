@@ -10,32 +10,40 @@ const LEN = 2;
 /**
  * Strings from the wire, made once: the same bytes (a node, pod or namespace
  * name seen before) give back the same string without decoding or
- * allocating.
+ * allocating. A fixed two-way table indexed by a hash of the bytes: a new
+ * string takes the place of the older of its two slots, so the table never
+ * grows, rehashes or clears, and the only garbage is a string pushed out.
  */
 class StringInterner {
-  private readonly byHash = new Map<number, string>();
+  private readonly strings: string[];
+  private readonly hashes: Float64Array;
   private readonly decoder = new TextDecoder();
+  private readonly mask: number;
 
-  constructor(private readonly max = 65_536) {}
+  constructor(slots = 65_536) {
+    this.strings = new Array<string>(slots).fill('');
+    this.hashes = new Float64Array(slots);
+    this.mask = slots - 2; // even slot of a pair
+  }
 
   get(b: Uint8Array, start: number, end: number): string {
     if (end === start) return '';
     const h = hashBytes(b, start, end);
-    const s = this.byHash.get(h);
-    if (s !== undefined && s.length === end - start) {
-      let same = true;
-      for (let i = 0; i < s.length; i++) {
-        if (s.charCodeAt(i) !== b[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return s;
-    }
+    const i = h & this.mask;
+    if (this.hashes[i] === h && this.same(this.strings[i]!, b, start, end)) return this.strings[i]!;
+    if (this.hashes[i + 1] === h && this.same(this.strings[i + 1]!, b, start, end)) return this.strings[i + 1]!;
     const fresh = this.decoder.decode(b.subarray(start, end));
-    if (this.byHash.size >= this.max) this.byHash.clear();
-    this.byHash.set(h, fresh);
+    this.strings[i + 1] = this.strings[i]!;
+    this.hashes[i + 1] = this.hashes[i]!;
+    this.strings[i] = fresh;
+    this.hashes[i] = h;
     return fresh;
+  }
+
+  private same(s: string, b: Uint8Array, start: number, end: number): boolean {
+    if (s.length !== end - start) return false;
+    for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== b[start + k]) return false;
+    return true;
   }
 }
 
