@@ -720,9 +720,10 @@ describe('deploy/: the Deployment, its Service and ServiceMonitor', () => {
     for (const host of ['hostNetwork', 'hostPID', 'hostIPC']) expect(pod[host] ?? false, host).toBe(false);
     expect((pod.volumes as Obj[]).filter((v) => v.hostPath), 'no hostPath volumes').toEqual([]);
     expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
-    // V8's heap limit stays under the memory limit.
-    const heap = String(containerEnv(c).NODE_OPTIONS ?? '').match(/--max-old-space-size=(\d+)/);
-    if (heap) expect(Number(heap[1])).toBeLessThan(512);
+    // V8's heap (old space plus a young generation of three semi-spaces) stays under the memory limit.
+    const nodeOptions = String(containerEnv(c).NODE_OPTIONS ?? '');
+    const flag = (name: string) => Number(nodeOptions.match(new RegExp(`--${name}=(\\d+)`))?.[1]);
+    expect(flag('max-old-space-size') + 3 * flag('max-semi-space-size')).toBeLessThan(512);
   });
 
   it("the exporter, run with the Deployment's environment, serves the probe paths and the ServiceMonitor's path", async () => {
