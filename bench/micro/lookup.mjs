@@ -2,15 +2,10 @@
  * IPAM lookups per second: IpamSnapshot.resolveIndex (what the classifier
  * calls per flow side) on random addresses that hit (pod addresses inside the
  * nodes' allocations, half IPv4, half IPv6), at 3 nodes and at 5,000 nodes of
- * the same dual-stack layout. Median of 5.
- *
- * Each round forks one process per cluster size, the sizes alternating, as the
- * service holds one snapshot at a time: measured in one process, both sizes
- * would share the lookup's optimised code and type feedback, and each would
- * be timed on code tuned for a mix of the two.
+ * the same dual-stack layout, in one process with the same code (so that only
+ * the data differs), the cases' rounds interleaved. Median of 5.
  *
  *   node bench/micro/lookup.mjs [--queries 100000] [--runs 5] [--large 5000]
- *   node bench/micro/lookup.mjs --nodes 5000     # one process's figures
  */
 import { stateFromObjects } from '../../dist/ipam/from-objects.js';
 import { IpamSnapshot } from '../../dist/ipam/snapshot.js';
