@@ -14,10 +14,11 @@ describe('attribution end to end: simulated relay over gRPC → exporter → scr
   let service: ExporterService;
   let truth: Truth;
   let metrics: string;
+  let cfg: string;
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hie-e2e-'));
-    const cfg = join(dir, 'ipam.yaml');
+    cfg = join(dir, 'ipam.yaml');
     writeFileSync(cfg, truthConfigYaml);
     const epoch = Date.now();
     relay = new SimulatedRelay({ scenario: truthScenario(TOTAL, 8000), epochMs: epoch });
@@ -25,7 +26,7 @@ describe('attribution end to end: simulated relay over gRPC → exporter → scr
     truth = groundTruth(Array.from({ length: TOTAL }, (_, i) => relay.model.flowAt(i)));
     service = new ExporterService({
       relay: { address, since: new Date(epoch - 1000), statusIntervalMs: 0 },
-      ipam: { files: [cfg] },
+      ipam: { files: [cfg], filePollMs: 100 },
       listenAddress: '127.0.0.1:0',
       windowSec: 3600,
     });
@@ -125,5 +126,20 @@ describe('attribution end to end: simulated relay over gRPC → exporter → scr
     expect(om.trimEnd().endsWith('# EOF')).toBe(true);
     const text = await (await fetch(`${service.address}/metrics`)).text();
     expect(text).toMatch(/^# TYPE hubble_ipam_flows_total counter$/m);
+  });
+
+  it('re-exports the per-node gauges when the IPAM changes (they are set once per snapshot)', async () => {
+    const nodeSeries = async () => Object.fromEntries(parseProm(await (await fetch(`${service.address}/metrics`)).text(), 'hubble_ipam_node_allocated_ips', ['node', 'family']));
+    const before = service.store.snapshot!.version;
+    expect(await nodeSeries()).toEqual({ 'n1|ipv4': 256, 'n1|ipv6': 2 ** 64, 'n2|ipv4': 256, 'n2|ipv6': 2 ** 64, 'n3|ipv4': 256 });
+    // n3's CIDR shrinks to a /25 and n2 leaves; n4 joins.
+    const changed = truthConfigYaml
+      .replace('cidrs: [10.10.3.0/24]', 'cidrs: [10.10.3.0/25]')
+      .replace(/  - name: n2\n(    .*\n){2}/, '')
+      .concat('  - name: n4\n    allocations: [{ pool: default, cidrs: [10.10.4.0/24] }]\n');
+    expect(changed).not.toContain('name: n2');
+    writeFileSync(cfg, changed);
+    await waitFor(() => service.store.snapshot!.version > before, 'the changed IPAM file to be read', 10_000, () => service.store.snapshot!.version);
+    expect(await nodeSeries()).toEqual({ 'n1|ipv4': 256, 'n1|ipv6': 2 ** 64, 'n3|ipv4': 128, 'n4|ipv4': 256 });
   });
 });
