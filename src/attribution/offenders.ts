@@ -48,9 +48,7 @@ export class Offender {
     this.lastSeen = nowSec;
     this.total = 0;
     this.byVerdict.fill(0);
-    this.window.cur = 0;
-    this.window.prev = 0;
-    this.window.bucket = 0;
+    this.window.clear();
   }
 
   /** The offender as the API and the offline report show it. */
@@ -150,7 +148,10 @@ export class OffenderTracker {
     const cut = scores[n - this.capacity]!; // the capacity-th highest: lower goes
     let over = n - this.capacity;
     this.byKey.forEach((o, k) => {
-      if (o.window.value(nowSec, this.windowSec) < cut) over -= this.drop(k, o);
+      if (o.window.value(nowSec, this.windowSec) < cut) {
+        this.drop(k, o);
+        over--;
+      }
     });
     if (over > 0) {
       // Ties at the cut: the least recently seen first.
@@ -161,11 +162,10 @@ export class OffenderTracker {
     }
   }
 
-  private drop(key: number, o: Offender): number {
+  private drop(key: number, o: Offender): void {
     this.byKey.delete(key);
     this.spare.push(o);
     this.evicted++;
-    return 1;
   }
 
   /** Entries seen within the window, most active first. */

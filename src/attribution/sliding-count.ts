@@ -13,6 +13,13 @@ export class SlidingCount {
     this.cur += by;
   }
 
+  /** Back to no flows. */
+  clear(): void {
+    this.cur = 0;
+    this.prev = 0;
+    this.bucket = 0;
+  }
+
   private roll(bucket: number): void {
     this.prev = bucket - this.bucket === 1 ? this.cur : 0;
     this.cur = 0;

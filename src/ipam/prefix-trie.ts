@@ -23,8 +23,7 @@ import type { Prefix } from '../net/prefix.js';
 const STRIDE = 4;
 const VAL = 2;
 /** Bits the first table indexes (65,536 entries, 256 KB per family). */
-const DIRECT_V4 = 16;
-const DIRECT_V6 = 16;
+const DIRECT = 16;
 
 class BitTrie {
   /** [left, right, value index (-1: none), unused] per node; node 0 is the root. */
@@ -102,7 +101,7 @@ const NODE = 8;
 
 /**
  * The lookup form of one family's binary trie. `direct[i]` answers the
- * addresses whose first `directBits` bits are i: `(node << 1) | 1` continues
+ * addresses whose first DIRECT bits are i: `(node << 1) | 1` continues
  * at a node, `(value + 1) << 1` is an answer (0: none). A node (NODE int32,
  * 32 bytes, so one cache line) has a bitmap of the slots that lead to a child
  * and a bitmap of the slots where a run of equal answers starts; its children
@@ -111,7 +110,7 @@ const NODE = 8;
  * all give one answer keeps it inline as `-2 - value`.
  */
 class Compiled {
-  readonly direct: Int32Array;
+  readonly direct = new Int32Array(1 << DIRECT);
   nodes = new Int32Array(64 * NODE);
   nodeCount = 0;
   answers = new Int32Array(256);
@@ -120,16 +119,14 @@ class Compiled {
   constructor(
     private readonly bin: BitTrie,
     private readonly keyBits: number,
-    private readonly directBits: number,
   ) {
-    this.direct = new Int32Array(1 << directBits);
     this.fillDirect(0, 0, 0, bin.val(0));
   }
 
   private fillDirect(node: number, depth: number, prefix: number, best: number): void {
     const v = this.bin.val(node);
     if (v >= 0) best = v;
-    if (depth === this.directBits) {
+    if (depth === DIRECT) {
       if (this.bin.isLeaf(node)) this.direct[prefix] = (best + 1) << 1;
       else {
         const k = this.reserve(1);
@@ -143,7 +140,7 @@ class Compiled {
       const p = (prefix << 1) | b;
       if (c !== 0) this.fillDirect(c, depth + 1, p, best);
       else {
-        const span = this.directBits - depth - 1;
+        const span = DIRECT - depth - 1;
         this.direct.fill((best + 1) << 1, p << span, (p + 1) << span);
       }
     }
@@ -227,20 +224,20 @@ class Compiled {
   }
 
   lookupV4(v: number): number {
-    const e = this.direct[v >>> (32 - DIRECT_V4)]!;
+    const e = this.direct[v >>> (32 - DIRECT)]!;
     if ((e & 1) === 0) return (e >> 1) - 1;
     let at = (e >>> 1) * NODE;
-    for (let s = DIRECT_V4; ; s += STEP) {
+    for (let s = DIRECT; ; s += STEP) {
       at = this.step(at, s <= 32 - STEP ? (v >>> (32 - STEP - s)) & (SLOTS - 1) : (v << (s - 32 + STEP)) & (SLOTS - 1));
       if (at < 0) return -2 - at;
     }
   }
 
   lookupV6(w: ArrayLike<number>): number {
-    const e = this.direct[w[0]! >>> (32 - DIRECT_V6)]!;
+    const e = this.direct[w[0]! >>> (32 - DIRECT)]!;
     if ((e & 1) === 0) return (e >> 1) - 1;
     let at = (e >>> 1) * NODE;
-    for (let s = DIRECT_V6; ; s += STEP) {
+    for (let s = DIRECT; ; s += STEP) {
       const word = s >>> 5;
       const off = s & 31;
       const i =
@@ -254,11 +251,11 @@ class Compiled {
 
   /** Steps a lookup takes for the key whose bits `bit(d)` gives: the direct table, then one per node. */
   steps(bit: (d: number) => number): number {
-    const e = this.direct[bitsOf(bit, 0, this.directBits, this.keyBits)]!;
+    const e = this.direct[bitsOf(bit, 0, DIRECT, this.keyBits)]!;
     let steps = 1;
     if ((e & 1) === 0) return steps;
     let at = (e >>> 1) * NODE;
-    for (let s = this.directBits; at >= 0; s += STEP) {
+    for (let s = DIRECT; at >= 0; s += STEP) {
       steps++;
       at = this.step(at, bitsOf(bit, s, STEP, this.keyBits));
     }
@@ -283,6 +280,7 @@ const v6Bit = (w: ArrayLike<number>) => (d: number) => (w[d >>> 5]! >>> (31 - (d
 export class PrefixTrie<T> {
   private readonly t4 = new BitTrie();
   private readonly t6 = new BitTrie();
+  /** The lookup forms, compiled on first use after a change. */
   private c4: Compiled | undefined;
   private c6: Compiled | undefined;
   private readonly values: T[] = [];
@@ -290,6 +288,14 @@ export class PrefixTrie<T> {
 
   get size(): number {
     return this.values.length;
+  }
+
+  private v4(): Compiled {
+    return (this.c4 ??= new Compiled(this.t4, 32));
+  }
+
+  private v6(): Compiled {
+    return (this.c6 ??= new Compiled(this.t6, 128));
   }
 
   private trieOf(p: Prefix): [BitTrie, (d: number) => number] {
@@ -329,12 +335,12 @@ export class PrefixTrie<T> {
   }
 
   lookupV4(v: number): T | undefined {
-    const at = (this.c4 ??= new Compiled(this.t4, 32, DIRECT_V4)).lookupV4(v);
+    const at = this.v4().lookupV4(v);
     return at >= 0 ? this.values[at] : undefined;
   }
 
   lookupV6(w: ArrayLike<number>): T | undefined {
-    const at = (this.c6 ??= new Compiled(this.t6, 128, DIRECT_V6)).lookupV6(w);
+    const at = this.v6().lookupV6(w);
     return at >= 0 ? this.values[at] : undefined;
   }
 
@@ -344,15 +350,15 @@ export class PrefixTrie<T> {
    * no value.
    */
   lookupIndex(a: IpAddr): number {
-    if (a.family === FAMILY_V4) return (this.c4 ??= new Compiled(this.t4, 32, DIRECT_V4)).lookupV4(a.v4);
-    if (a.family === FAMILY_V6) return (this.c6 ??= new Compiled(this.t6, 128, DIRECT_V6)).lookupV6(a.v6);
+    if (a.family === FAMILY_V4) return this.v4().lookupV4(a.v4);
+    if (a.family === FAMILY_V6) return this.v6().lookupV6(a.v6);
     return -1;
   }
 
   /** Steps a lookup of `a` takes (table reads): the measure of lookup cost, for tests and benchmarks. */
   pathLength(a: IpAddr): number {
-    if (a.family === FAMILY_V4) return (this.c4 ??= new Compiled(this.t4, 32, DIRECT_V4)).steps(v4Bit(a.v4));
-    return (this.c6 ??= new Compiled(this.t6, 128, DIRECT_V6)).steps(v6Bit(a.v6));
+    if (a.family === FAMILY_V4) return this.v4().steps(v4Bit(a.v4));
+    return this.v6().steps(v6Bit(a.v6));
   }
 
   /** Values of every stored prefix that contains `p` (itself included), shortest first. */
@@ -372,10 +378,8 @@ export class PrefixTrie<T> {
 
   /** Lookup-table nodes and bytes per family (for reports and benchmarks). */
   memory(): { ipv4: { nodes: number; bytes: number }; ipv6: { nodes: number; bytes: number } } {
-    this.c4 ??= new Compiled(this.t4, 32, DIRECT_V4);
-    this.c6 ??= new Compiled(this.t6, 128, DIRECT_V6);
     const of = (c: Compiled) => ({ nodes: c.nodeCount, bytes: c.bytes() });
-    return { ipv4: of(this.c4), ipv6: of(this.c6) };
+    return { ipv4: of(this.v4()), ipv6: of(this.v6()) };
   }
 
   /** Every stored prefix and value, in insertion order. */

@@ -171,7 +171,7 @@ export class IpamSnapshot {
     return this.trie.lookupIndex(a);
   }
 
-  /** Trie nodes visited to resolve `a` (the lookup cost). */
+  /** Table reads a lookup of `a` takes (the lookup cost). */
   lookupCost(a: IpAddr): number {
     return this.trie.pathLength(a);
   }
