@@ -85,3 +85,38 @@ describe('wire decoder', () => {
     for (const cut of [1, 7, 40, bytes.length - 3]) expect(() => wire.decode(bytes.subarray(0, cut)), `cut at ${cut}`).toThrow(/truncated/);
   });
 });
+
+describe('wire decoder: fields it does not model', () => {
+  it('skips IP.source_xlated (field 5, SNAT since Cilium 1.16) and decodes the flow like the full decoder', () => {
+    const f = new ScenarioModel(defaultScenario(), 0).flowAt(3);
+    // IP.source_xlated = "192.0.2.77" (field 5, length-delimited), appended as Hubble 1.16+ sends it.
+    const xlated = new TextEncoder().encode('192.0.2.77');
+    f.IP!.$unknown = [{ no: 5, wireType: 2, data: Uint8Array.of(xlated.length, ...xlated) }];
+    const bytes = toBinary(GetFlowsResponseSchema, create(GetFlowsResponseSchema, { responseTypes: { case: 'flow', value: f }, nodeName: f.nodeName, time: f.time }));
+    const wire = new WireDecoder();
+    const full = new ResponseDecoder();
+    expect(wire.decode(bytes)).toBe(KIND_FLOW);
+    expect(full.decode(bytes)).toBe(KIND_FLOW);
+    expect(fields(wire.flow)).toEqual(fields(full.flow));
+    expect(wire.flow.source.ip.family).not.toBe(0);
+  });
+
+  it('skips length-delimited fields it does not model inside Timestamp and at the response top level', () => {
+    const f = new ScenarioModel(defaultScenario(), 0).flowAt(4);
+    const lenField = (no: number, text: string) => {
+      const b = new TextEncoder().encode(text);
+      return { no, wireType: 2, data: Uint8Array.of(b.length, ...b) };
+    };
+    f.time!.$unknown = [lenField(3, 'not in Timestamp')];
+    const res = create(GetFlowsResponseSchema, { responseTypes: { case: 'flow', value: f }, nodeName: f.nodeName, time: f.time });
+    // agent_event (4) and debug_event (5) are not modelled; a response may carry other fields too.
+    res.$unknown = [lenField(4, 'agent event body'), lenField(77, 'x')];
+    const bytes = toBinary(GetFlowsResponseSchema, res);
+    const wire = new WireDecoder();
+    const full = new ResponseDecoder();
+    expect(wire.decode(bytes)).toBe(KIND_FLOW);
+    full.decode(bytes);
+    expect(fields(wire.flow)).toEqual(fields(full.flow));
+    expect(wire.nodeName).toBe(f.nodeName);
+  });
+});

@@ -4,8 +4,17 @@ import { NodeStatusEventSchema, type NodeStatusEvent } from '../gen/relay/relay_
 import { parseIpBytes } from '../net/ip.js';
 import { FIRST_CLUSTER_IDENTITY, FlowRecord, hashBytes, type EndpointRecord } from './flow-record.js';
 import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, KIND_OTHER, type FlowResponseDecoder, type ResponseKind } from './response-decoder.js';
+import { ENDPOINT_FIELD, FLOW_FIELD, IP_FIELD, RESPONSE_FIELD, TIMESTAMP_FIELD, WIRE_TYPE, tagOf } from './wire-fields.js';
 
-const LEN = 2;
+const VARINT = WIRE_TYPE.varint;
+const LEN = WIRE_TYPE.len;
+const TAG_SECONDS = tagOf(TIMESTAMP_FIELD.seconds, VARINT);
+const TAG_NANOS = tagOf(TIMESTAMP_FIELD.nanos, VARINT);
+const TAG_IP_SOURCE = tagOf(IP_FIELD.source, LEN);
+const TAG_IP_DESTINATION = tagOf(IP_FIELD.destination, LEN);
+const TAG_IDENTITY = tagOf(ENDPOINT_FIELD.identity, VARINT);
+const TAG_NAMESPACE = tagOf(ENDPOINT_FIELD.namespace, LEN);
+const TAG_POD_NAME = tagOf(ENDPOINT_FIELD.pod_name, LEN);
 
 /**
  * Strings from the wire, made once: the same bytes (a node, pod or namespace
@@ -77,21 +86,24 @@ export class WireDecoder implements FlowResponseDecoder {
       const tag = this.varint();
       const field = Math.floor(tag / 8);
       const wt = tag & 7;
-      if (wt === LEN && (field === 1 || field === 2 || field === 3 || field === 1000 || field === 1001)) {
+      if (
+        wt === LEN &&
+        (field === RESPONSE_FIELD.flow || field === RESPONSE_FIELD.node_status || field === RESPONSE_FIELD.lost_events || field === RESPONSE_FIELD.node_name || field === RESPONSE_FIELD.time)
+      ) {
         const len = this.varint();
         const start = this.pos;
         const stop = start + len;
         if (stop > end) throw new Error('truncated message');
-        if (field === 1) {
+        if (field === RESPONSE_FIELD.flow) {
           this.readFlow(stop);
           kind = KIND_FLOW;
-        } else if (field === 2) {
+        } else if (field === RESPONSE_FIELD.node_status) {
           this.nodeStatus = fromBinary(NodeStatusEventSchema, bytes.subarray(start, stop));
           kind = KIND_NODE_STATUS;
-        } else if (field === 3) {
+        } else if (field === RESPONSE_FIELD.lost_events) {
           this.lost = fromBinary(LostEventSchema, bytes.subarray(start, stop));
           kind = KIND_LOST_EVENTS;
-        } else if (field === 1000) {
+        } else if (field === RESPONSE_FIELD.node_name) {
           this.nodeName = this.strings.get(bytes, start, stop);
         } else {
           this.readTime(stop);
@@ -131,11 +143,16 @@ export class WireDecoder implements FlowResponseDecoder {
     throw new Error('varint too long');
   }
 
+  /** Skips one field's value. */
   private skip(wt: number, end: number): void {
-    if (wt === 0) this.varint();
-    else if (wt === 1) this.pos += 8;
-    else if (wt === LEN) this.pos += this.varint();
-    else if (wt === 5) this.pos += 4;
+    if (wt === VARINT) this.varint();
+    else if (wt === WIRE_TYPE.i64) this.pos += 8;
+    else if (wt === LEN) {
+      // Read the length first: `this.pos += this.varint()` would add it to the
+      // position from before the length prefix.
+      const len = this.varint();
+      this.pos += len;
+    } else if (wt === WIRE_TYPE.i32) this.pos += 4;
     else throw new Error(`unsupported wire type ${wt}`);
     if (this.pos > end) throw new Error('truncated message');
   }
@@ -148,8 +165,8 @@ export class WireDecoder implements FlowResponseDecoder {
     this.tN = 0;
     while (this.pos < stop) {
       const tag = this.varint();
-      if (tag === 8) this.tS = this.varint();
-      else if (tag === 16) this.tN = this.varint();
+      if (tag === TAG_SECONDS) this.tS = this.varint();
+      else if (tag === TAG_NANOS) this.tN = this.varint();
       else this.skip(tag & 7, stop);
     }
   }
@@ -162,12 +179,12 @@ export class WireDecoder implements FlowResponseDecoder {
       const tag = this.varint();
       const field = Math.floor(tag / 8);
       const wt = tag & 7;
-      if (wt === 0) {
+      if (wt === VARINT) {
         const v = this.varint();
-        if (field === 2) f.verdict = v;
-        else if (field === 25) f.dropReason = v;
-        else if (field === 10) f.type = v;
-        else if (field === 24) f.observationPoint = v;
+        if (field === FLOW_FIELD.verdict) f.verdict = v;
+        else if (field === FLOW_FIELD.drop_reason_desc) f.dropReason = v;
+        else if (field === FLOW_FIELD.Type) f.type = v;
+        else if (field === FLOW_FIELD.trace_observation_point) f.observationPoint = v;
         continue;
       }
       if (wt !== LEN) {
@@ -179,24 +196,24 @@ export class WireDecoder implements FlowResponseDecoder {
       const end = start + len;
       if (end > stop) throw new Error('truncated flow');
       switch (field) {
-        case 1:
+        case FLOW_FIELD.time:
           this.readTime(end);
           f.timeSeconds = this.tS;
           f.timeNanos = this.tN;
           break;
-        case 34:
+        case FLOW_FIELD.uuid:
           f.setUuidBytes(b, start, end, hashBytes(b, start, end));
           break;
-        case 5:
+        case FLOW_FIELD.IP:
           this.readIp(end, f);
           break;
-        case 8:
+        case FLOW_FIELD.source:
           this.readEndpoint(end, f.source);
           break;
-        case 9:
+        case FLOW_FIELD.destination:
           this.readEndpoint(end, f.destination);
           break;
-        case 11:
+        case FLOW_FIELD.node_name:
           f.nodeName = this.strings.get(b, start, end);
           break;
         default:
@@ -211,13 +228,13 @@ export class WireDecoder implements FlowResponseDecoder {
     const b = this.b;
     while (this.pos < stop) {
       const tag = this.varint();
-      if (tag === 10 || tag === 18) {
+      if (tag === TAG_IP_SOURCE || tag === TAG_IP_DESTINATION) {
         const len = this.varint();
         const start = this.pos;
         this.pos += len;
         if (this.pos > stop) throw new Error('truncated IP');
         if (len === 0) continue;
-        const ep = tag === 10 ? f.source : f.destination;
+        const ep = tag === TAG_IP_SOURCE ? f.source : f.destination;
         if (!parseIpBytes(b, start, start + len, ep.ip)) ep.badIp = true;
       } else {
         this.skip(tag & 7, stop);
@@ -230,7 +247,7 @@ export class WireDecoder implements FlowResponseDecoder {
     let k8s = false;
     while (this.pos < stop) {
       const tag = this.varint();
-      if (tag === 16) {
+      if (tag === TAG_IDENTITY) {
         ep.identity = this.varint();
         continue;
       }
@@ -242,8 +259,8 @@ export class WireDecoder implements FlowResponseDecoder {
       const start = this.pos;
       const end = start + len;
       if (end > stop) throw new Error('truncated endpoint');
-      if (tag === 26) ep.namespace = this.strings.get(b, start, end);
-      else if (tag === 42) ep.podName = this.strings.get(b, start, end);
+      if (tag === TAG_NAMESPACE) ep.namespace = this.strings.get(b, start, end);
+      else if (tag === TAG_POD_NAME) ep.podName = this.strings.get(b, start, end);
       else if (tag === 34 && !k8s) k8s = len >= 4 && b[start] === 107 && b[start + 1] === 56 && b[start + 2] === 115 && b[start + 3] === 58; // "k8s:"
       this.pos = end;
     }
