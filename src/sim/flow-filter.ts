@@ -26,6 +26,7 @@ export function unsupportedFilterFields(f: FlowFilter): string[] {
     if (k === '$typeName' || k === '$unknown') continue;
     if (Array.isArray(v) && v.length > 0 && !supported.has(k)) out.push(k);
   }
+  if (f.experimental !== undefined && f.experimental.celExpression.length > 0) out.push('experimental.celExpression');
   return out;
 }
 

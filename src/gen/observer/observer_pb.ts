@@ -9,8 +9,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Flow, FlowFilter, LostEvent } from "../flow/flow_pb.js";
 import { file_flow_flow } from "../flow/flow_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
 import type { NodeState, NodeStatusEvent } from "../relay/relay_pb.js";
 import { file_relay_relay } from "../relay/relay_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file observer/observer.proto.
  */
 export const file_observer_observer: GenFile = /*@__PURE__*/
-  fileDesc("ChdvYnNlcnZlci9vYnNlcnZlci5wcm90bxIIb2JzZXJ2ZXIiFQoTU2VydmVyU3RhdHVzUmVxdWVzdCKbAgoUU2VydmVyU3RhdHVzUmVzcG9uc2USEQoJbnVtX2Zsb3dzGAEgASgEEhEKCW1heF9mbG93cxgCIAEoBBISCgpzZWVuX2Zsb3dzGAMgASgEEhEKCXVwdGltZV9ucxgEIAEoBBI5ChNudW1fY29ubmVjdGVkX25vZGVzGAUgASgLMhwuZ29vZ2xlLnByb3RvYnVmLlVJbnQzMlZhbHVlEjsKFW51bV91bmF2YWlsYWJsZV9ub2RlcxgGIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5VSW50MzJWYWx1ZRIZChF1bmF2YWlsYWJsZV9ub2RlcxgHIAMoCRIPCgd2ZXJzaW9uGAggASgJEhIKCmZsb3dzX3JhdGUYCSABKAEi4AEKD0dldEZsb3dzUmVxdWVzdBIOCgZudW1iZXIYASABKAQSDQoFZmlyc3QYCSABKAgSDgoGZm9sbG93GAMgASgIEiMKCWJsYWNrbGlzdBgFIAMoCzIQLmZsb3cuRmxvd0ZpbHRlchIjCgl3aGl0ZWxpc3QYBiADKAsyEC5mbG93LkZsb3dGaWx0ZXISKQoFc2luY2UYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLWAQoQR2V0Rmxvd3NSZXNwb25zZRIaCgRmbG93GAEgASgLMgouZmxvdy5GbG93SAASLQoLbm9kZV9zdGF0dXMYAiABKAsyFi5yZWxheS5Ob2RlU3RhdHVzRXZlbnRIABImCgtsb3N0X2V2ZW50cxgDIAEoCzIPLmZsb3cuTG9zdEV2ZW50SAASEgoJbm9kZV9uYW1lGOgHIAEoCRIpCgR0aW1lGOkHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEAoOcmVzcG9uc2VfdHlwZXMi0QEKC0V4cG9ydEV2ZW50EhoKBGZsb3cYASABKAsyCi5mbG93LkZsb3dIABItCgtub2RlX3N0YXR1cxgCIAEoCzIWLnJlbGF5Lk5vZGVTdGF0dXNFdmVudEgAEiYKC2xvc3RfZXZlbnRzGAMgASgLMg8uZmxvdy5Mb3N0RXZlbnRIABISCglub2RlX25hbWUY6AcgASgJEikKBHRpbWUY6QcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIQCg5yZXNwb25zZV90eXBlcyIRCg9HZXROb2Rlc1JlcXVlc3QiMQoQR2V0Tm9kZXNSZXNwb25zZRIdCgVub2RlcxgBIAMoCzIOLm9ic2VydmVyLk5vZGUiwAEKBE5vZGUSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSHwoFc3RhdGUYBCABKA4yEC5yZWxheS5Ob2RlU3RhdGUSGgoDdGxzGAUgASgLMg0ub2JzZXJ2ZXIuVExTEhEKCXVwdGltZV9ucxgGIAEoBBIRCgludW1fZmxvd3MYByABKAQSEQoJbWF4X2Zsb3dzGAggASgEEhIKCnNlZW5fZmxvd3MYCSABKAQiKwoDVExTEg8KB2VuYWJsZWQYASABKAgSEwoLc2VydmVyX25hbWUYAiABKAky5wEKCE9ic2VydmVyEkUKCEdldEZsb3dzEhkub2JzZXJ2ZXIuR2V0Rmxvd3NSZXF1ZXN0Ghoub2JzZXJ2ZXIuR2V0Rmxvd3NSZXNwb25zZSIAMAESQwoIR2V0Tm9kZXMSGS5vYnNlcnZlci5HZXROb2Rlc1JlcXVlc3QaGi5vYnNlcnZlci5HZXROb2Rlc1Jlc3BvbnNlIgASTwoMU2VydmVyU3RhdHVzEh0ub2JzZXJ2ZXIuU2VydmVyU3RhdHVzUmVxdWVzdBoeLm9ic2VydmVyLlNlcnZlclN0YXR1c1Jlc3BvbnNlIgBiBnByb3RvMw", [file_flow_flow, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_relay_relay]);
+  fileDesc("ChdvYnNlcnZlci9vYnNlcnZlci5wcm90bxIIb2JzZXJ2ZXIiFQoTU2VydmVyU3RhdHVzUmVxdWVzdCKbAgoUU2VydmVyU3RhdHVzUmVzcG9uc2USEQoJbnVtX2Zsb3dzGAEgASgEEhEKCW1heF9mbG93cxgCIAEoBBISCgpzZWVuX2Zsb3dzGAMgASgEEhEKCXVwdGltZV9ucxgEIAEoBBI5ChNudW1fY29ubmVjdGVkX25vZGVzGAUgASgLMhwuZ29vZ2xlLnByb3RvYnVmLlVJbnQzMlZhbHVlEjsKFW51bV91bmF2YWlsYWJsZV9ub2RlcxgGIAEoCzIcLmdvb2dsZS5wcm90b2J1Zi5VSW50MzJWYWx1ZRIZChF1bmF2YWlsYWJsZV9ub2RlcxgHIAMoCRIPCgd2ZXJzaW9uGAggASgJEhIKCmZsb3dzX3JhdGUYCSABKAEijwMKD0dldEZsb3dzUmVxdWVzdBIOCgZudW1iZXIYASABKAQSDQoFZmlyc3QYCSABKAgSDgoGZm9sbG93GAMgASgIEiMKCWJsYWNrbGlzdBgFIAMoCzIQLmZsb3cuRmxvd0ZpbHRlchIjCgl3aGl0ZWxpc3QYBiADKAsyEC5mbG93LkZsb3dGaWx0ZXISKQoFc2luY2UYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpmaWVsZF9tYXNrGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxI9CgxleHBlcmltZW50YWwY5wcgASgLMiYub2JzZXJ2ZXIuR2V0Rmxvd3NSZXF1ZXN0LkV4cGVyaW1lbnRhbBo+CgxFeHBlcmltZW50YWwSLgoKZmllbGRfbWFzaxgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2si1gEKEEdldEZsb3dzUmVzcG9uc2USGgoEZmxvdxgBIAEoCzIKLmZsb3cuRmxvd0gAEi0KC25vZGVfc3RhdHVzGAIgASgLMhYucmVsYXkuTm9kZVN0YXR1c0V2ZW50SAASJgoLbG9zdF9ldmVudHMYAyABKAsyDy5mbG93Lkxvc3RFdmVudEgAEhIKCW5vZGVfbmFtZRjoByABKAkSKQoEdGltZRjpByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhAKDnJlc3BvbnNlX3R5cGVzItEBCgtFeHBvcnRFdmVudBIaCgRmbG93GAEgASgLMgouZmxvdy5GbG93SAASLQoLbm9kZV9zdGF0dXMYAiABKAsyFi5yZWxheS5Ob2RlU3RhdHVzRXZlbnRIABImCgtsb3N0X2V2ZW50cxgDIAEoCzIPLmZsb3cuTG9zdEV2ZW50SAASEgoJbm9kZV9uYW1lGOgHIAEoCRIpCgR0aW1lGOkHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCEAoOcmVzcG9uc2VfdHlwZXMiEQoPR2V0Tm9kZXNSZXF1ZXN0IjEKEEdldE5vZGVzUmVzcG9uc2USHQoFbm9kZXMYASADKAsyDi5vYnNlcnZlci5Ob2RlIsABCgROb2RlEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEh8KBXN0YXRlGAQgASgOMhAucmVsYXkuTm9kZVN0YXRlEhoKA3RscxgFIAEoCzINLm9ic2VydmVyLlRMUxIRCgl1cHRpbWVfbnMYBiABKAQSEQoJbnVtX2Zsb3dzGAcgASgEEhEKCW1heF9mbG93cxgIIAEoBBISCgpzZWVuX2Zsb3dzGAkgASgEIisKA1RMUxIPCgdlbmFibGVkGAEgASgIEhMKC3NlcnZlcl9uYW1lGAIgASgJMucBCghPYnNlcnZlchJFCghHZXRGbG93cxIZLm9ic2VydmVyLkdldEZsb3dzUmVxdWVzdBoaLm9ic2VydmVyLkdldEZsb3dzUmVzcG9uc2UiADABEkMKCEdldE5vZGVzEhkub2JzZXJ2ZXIuR2V0Tm9kZXNSZXF1ZXN0Ghoub2JzZXJ2ZXIuR2V0Tm9kZXNSZXNwb25zZSIAEk8KDFNlcnZlclN0YXR1cxIdLm9ic2VydmVyLlNlcnZlclN0YXR1c1JlcXVlc3QaHi5vYnNlcnZlci5TZXJ2ZXJTdGF0dXNSZXNwb25zZSIAYgZwcm90bzM", [file_flow_flow, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_protobuf_wrappers, file_relay_relay]);
 
 /**
  * @generated from message observer.ServerStatusRequest
@@ -135,6 +135,18 @@ export type GetFlowsRequest = Message<"observer.GetFlowsRequest"> & {
    * @generated from field: google.protobuf.Timestamp until = 8;
    */
   until?: Timestamp | undefined;
+
+  /**
+   * The Flow fields to send (paths in proto field names); empty: all.
+   *
+   * @generated from field: google.protobuf.FieldMask field_mask = 10;
+   */
+  fieldMask?: FieldMask | undefined;
+
+  /**
+   * @generated from field: observer.GetFlowsRequest.Experimental experimental = 999;
+   */
+  experimental?: GetFlowsRequest_Experimental | undefined;
 };
 
 /**
@@ -143,6 +155,27 @@ export type GetFlowsRequest = Message<"observer.GetFlowsRequest"> & {
  */
 export const GetFlowsRequestSchema: GenMessage<GetFlowsRequest> = /*@__PURE__*/
   messageDesc(file_observer_observer, 2);
+
+/**
+ * @generated from message observer.GetFlowsRequest.Experimental
+ */
+export type GetFlowsRequest_Experimental = Message<"observer.GetFlowsRequest.Experimental"> & {
+  /**
+   * Where Hubble up to Cilium 1.15 reads the field mask. Newer Hubble
+   * reserves this number and reads field_mask (10) instead: a client sets
+   * both to the same paths.
+   *
+   * @generated from field: google.protobuf.FieldMask field_mask = 1;
+   */
+  fieldMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message observer.GetFlowsRequest.Experimental.
+ * Use `create(GetFlowsRequest_ExperimentalSchema)` to create a new message.
+ */
+export const GetFlowsRequest_ExperimentalSchema: GenMessage<GetFlowsRequest_Experimental> = /*@__PURE__*/
+  messageDesc(file_observer_observer, 2, 0);
 
 /**
  * @generated from message observer.GetFlowsResponse
