@@ -1,5 +1,5 @@
 import type { Endpoint, Flow } from '../gen/flow/flow_pb.js';
-import { IpAddr, parseIpInto } from '../net/ip.js';
+import { FAMILY_NONE, IpAddr, parseIpInto } from '../net/ip.js';
 
 /** A 53-bit non-zero hash of a string's code units (for ASCII the same as of its UTF-8 bytes). */
 export function hashCodes(s: string): number {
@@ -28,20 +28,70 @@ export function hashBytes(b: Uint8Array, start: number, end: number): number {
 /** Identities below this are Cilium's reserved ones (host, world, health, …). */
 export const FIRST_CLUSTER_IDENTITY = 256;
 
+/**
+ * Scope bits of a numeric identity: local scope (1 << 24: CIDR, FQDN and
+ * other node-local identities) and, in newer Cilium, remote-node scope
+ * (2 << 24). A cluster identity (a pod's) has none of them.
+ */
+export const IDENTITY_SCOPE_MASK = 0xff000000;
+
+/**
+ * One side of a flow is a pod when it has a pod name, or a numeric identity
+ * that is a cluster identity: not reserved (>= 256) and without scope bits.
+ * The one rule every decoder applies; it needs no labels, so a field mask can
+ * leave them out.
+ */
+export function isPodEndpoint(podName: string, identity: number): boolean {
+  return podName !== '' || (identity >= FIRST_CLUSTER_IDENTITY && (identity & IDENTITY_SCOPE_MASK) === 0);
+}
+
+/** Appended to a string cut at its limit (one character: U+2026 HORIZONTAL ELLIPSIS). */
+export const CUT_MARKER = '\u2026';
+/** Kubernetes' limit on a pod (DNS subdomain) name, characters. */
+export const MAX_POD_NAME = 253;
+/** Kubernetes' limit on a namespace (DNS label) name, characters. */
+export const MAX_NAMESPACE = 63;
+/** A node name as Relay sends it: `cluster/node`, a 32-character cluster name, '/', a 253-character node name. */
+export const MAX_NODE_NAME = 32 + 1 + 253;
+/** Hubble's uuids are 36 characters; anything past this is cut. */
+export const MAX_UUID = 64;
+/** How much of an unparseable address an error message quotes, characters. */
+export const MAX_QUOTED_ADDRESS = 64;
+
+/**
+ * `s` cut to its first `limit` UTF-16 code units (one fewer when that would
+ * split a surrogate pair) plus CUT_MARKER; `s` itself when it fits.
+ */
+export function cutText(s: string, limit: number): string {
+  if (s.length <= limit) return s;
+  let n = limit;
+  const c = s.charCodeAt(n - 1);
+  if (c >= 0xd800 && c <= 0xdbff) n--;
+  // A copy, not a slice: a slice would keep the whole (possibly huge) string alive.
+  return Buffer.from(s.slice(0, n) + CUT_MARKER, 'utf8').toString('utf8');
+}
+
+/** A flow no decoder accepts (an address that does not parse); the message names the field. */
+export class FlowDecodeError extends Error {
+  override readonly name = 'FlowDecodeError';
+}
+
+/** The error for an address that does not parse: names the side and quotes the (cut) text. */
+export function unparseableAddress(side: 'source' | 'destination', text: string): FlowDecodeError {
+  return new FlowDecodeError(`unparseable IP.${side} ${JSON.stringify(cutText(text, MAX_QUOTED_ADDRESS))}`);
+}
+
 /** One side of a flow, reduced to what attribution reads. */
 export class EndpointRecord {
   readonly ip = new IpAddr();
-  /** True when the flow carried an address for this side that did not parse. */
-  badIp = false;
   podName = '';
   namespace = '';
   identity = 0;
-  /** The endpoint is a pod: it has a pod name, or a cluster identity with `k8s:` labels. */
+  /** The endpoint is a pod (see isPodEndpoint). */
   isPod = false;
 
   clear(): void {
     this.ip.clear();
-    this.badIp = false;
     this.podName = '';
     this.namespace = '';
     this.identity = 0;
@@ -50,7 +100,6 @@ export class EndpointRecord {
 
   copyFrom(o: EndpointRecord): void {
     this.ip.copyFrom(o.ip);
-    this.badIp = o.badIp;
     this.podName = o.podName;
     this.namespace = o.namespace;
     this.identity = o.identity;
@@ -87,8 +136,13 @@ export class FlowRecord {
   observationPoint = 0;
   /** `flow.FlowType` number. */
   type = 0;
-  /** True when the flow has an IP layer. */
+  /**
+   * True when the flow has an IP layer: at least one address. (A masked flow
+   * from Hubble carries an empty IP message even when the flow had none.)
+   */
   hasIp = false;
+  /** Strings of this flow cut at their limit (see cutText). */
+  cuts = 0;
   readonly source = new EndpointRecord();
   readonly destination = new EndpointRecord();
 
@@ -125,6 +179,7 @@ export class FlowRecord {
     this.observationPoint = 0;
     this.type = 0;
     this.hasIp = false;
+    this.cuts = 0;
     this.source.clear();
     this.destination.clear();
   }
@@ -140,28 +195,32 @@ export class FlowRecord {
     this.observationPoint = o.observationPoint;
     this.type = o.type;
     this.hasIp = o.hasIp;
+    this.cuts = o.cuts;
     this.source.copyFrom(o.source);
     this.destination.copyFrom(o.destination);
   }
 }
 
-function fillEndpoint(ep: Endpoint | undefined, out: EndpointRecord): void {
-  if (ep === undefined) return;
-  out.podName = ep.podName;
-  out.namespace = ep.namespace;
-  out.identity = ep.identity;
-  out.isPod = ep.podName !== '' || (ep.identity >= FIRST_CLUSTER_IDENTITY && hasK8sLabel(ep.labels));
+/** `s` cut to `limit`, counting the cut on `rec`. */
+export function cutCounted(s: string, limit: number, rec: FlowRecord): string {
+  if (s.length <= limit) return s;
+  rec.cuts++;
+  return cutText(s, limit);
 }
 
-/** True when any label is a Kubernetes one (`k8s:` source). */
-export function hasK8sLabel(labels: readonly string[]): boolean {
-  for (let i = 0; i < labels.length; i++) if (labels[i]!.startsWith('k8s:')) return true;
-  return false;
+function fillEndpoint(ep: Endpoint | undefined, out: EndpointRecord, rec: FlowRecord): void {
+  if (ep === undefined) return;
+  out.podName = cutCounted(ep.podName, MAX_POD_NAME, rec);
+  out.namespace = cutCounted(ep.namespace, MAX_NAMESPACE, rec);
+  out.identity = ep.identity;
+  out.isPod = isPodEndpoint(out.podName, out.identity);
 }
 
 /**
  * Fills `out` from a decoded `flow.Flow`. `nodeName` is the response's
- * node_name, used when the flow itself has none.
+ * node_name, used when the flow itself has none. Names longer than
+ * Kubernetes allows are cut (counted in `out.cuts`); throws FlowDecodeError
+ * for an address that does not parse.
  */
 export function recordFromFlow(flow: Flow, nodeName: string, out: FlowRecord): FlowRecord {
   out.clear();
@@ -169,19 +228,19 @@ export function recordFromFlow(flow: Flow, nodeName: string, out: FlowRecord): F
     out.timeSeconds = Number(flow.time.seconds);
     out.timeNanos = flow.time.nanos;
   }
-  out.nodeName = flow.nodeName !== '' ? flow.nodeName : nodeName;
-  out.uuid = flow.uuid;
+  out.nodeName = cutCounted(flow.nodeName !== '' ? flow.nodeName : nodeName, MAX_NODE_NAME, out);
+  out.uuid = cutCounted(flow.uuid, MAX_UUID, out);
   out.verdict = flow.verdict;
   out.dropReason = flow.dropReasonDesc;
   out.observationPoint = flow.traceObservationPoint;
   out.type = flow.Type;
-  fillEndpoint(flow.source, out.source);
-  fillEndpoint(flow.destination, out.destination);
+  fillEndpoint(flow.source, out.source, out);
+  fillEndpoint(flow.destination, out.destination, out);
   const ip = flow.IP;
   if (ip !== undefined) {
-    out.hasIp = true;
-    if (ip.source !== '' && !parseIpInto(ip.source, out.source.ip)) out.source.badIp = true;
-    if (ip.destination !== '' && !parseIpInto(ip.destination, out.destination.ip)) out.destination.badIp = true;
+    if (ip.source !== '' && !parseIpInto(ip.source, out.source.ip)) throw unparseableAddress('source', ip.source);
+    if (ip.destination !== '' && !parseIpInto(ip.destination, out.destination.ip)) throw unparseableAddress('destination', ip.destination);
+    out.hasIp = out.source.ip.family !== FAMILY_NONE || out.destination.ip.family !== FAMILY_NONE;
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import { DropReason, FlowType, TraceObservationPoint, Verdict } from '../gen/flow/flow_pb.js';
 import { parseIpInto } from '../net/ip.js';
-import { FIRST_CLUSTER_IDENTITY, type EndpointRecord, type FlowRecord } from './flow-record.js';
+import { FAMILY_NONE } from '../net/ip.js';
+import { MAX_NAMESPACE, MAX_NODE_NAME, MAX_POD_NAME, MAX_UUID, cutCounted, isPodEndpoint, unparseableAddress, type EndpointRecord, type FlowRecord } from './flow-record.js';
 
 /**
  * Fills a FlowRecord straight from a parsed protojson flow (`hubble observe
@@ -86,31 +87,21 @@ export function parseRfc3339(s: string, out: { seconds: number; nanos: number })
 
 const scratchTime = { seconds: 0, nanos: 0 };
 
-function endpoint(v: unknown, ep: EndpointRecord, field: string): void {
+function endpoint(v: unknown, ep: EndpointRecord, field: string, rec: FlowRecord): void {
   if (v === undefined || v === null) return;
   if (typeof v !== 'object') throw new JsonFlowError(`${field}: expected an object`);
   const o = v as Json;
   ep.identity = uint(o.identity, `${field}.identity`);
-  ep.namespace = str(o.namespace, `${field}.namespace`);
-  ep.podName = str(pick(o, 'pod_name', 'podName'), `${field}.pod_name`);
-  let k8s = false;
-  const labels = o.labels;
-  if (Array.isArray(labels)) {
-    for (let i = 0; i < labels.length; i++) {
-      const l = labels[i];
-      if (typeof l === 'string' && l.startsWith('k8s:')) {
-        k8s = true;
-        break;
-      }
-    }
-  }
-  ep.isPod = ep.podName !== '' || (ep.identity >= FIRST_CLUSTER_IDENTITY && k8s);
+  ep.namespace = cutCounted(str(o.namespace, `${field}.namespace`), MAX_NAMESPACE, rec);
+  ep.podName = cutCounted(str(pick(o, 'pod_name', 'podName'), `${field}.pod_name`), MAX_POD_NAME, rec);
+  ep.isPod = isPodEndpoint(ep.podName, ep.identity);
 }
 
 /**
  * Fills `out` from a protojson flow object; `nodeName` and `time` are the
  * response's, used when the flow has none. Throws JsonFlowError naming the
- * field for a value of the wrong kind.
+ * field for a value of the wrong kind, FlowDecodeError for an address that
+ * does not parse. Names longer than Kubernetes allows are cut (`out.cuts`).
  */
 export function recordFromJson(flow: Json, nodeName: string, time: unknown, out: FlowRecord): FlowRecord {
   out.clear();
@@ -121,22 +112,22 @@ export function recordFromJson(flow: Json, nodeName: string, time: unknown, out:
     out.timeNanos = scratchTime.nanos;
   }
   const node = str(pick(flow, 'node_name', 'nodeName'), 'flow.node_name');
-  out.nodeName = node !== '' ? node : nodeName;
-  out.uuid = str(flow.uuid, 'flow.uuid');
+  out.nodeName = cutCounted(node !== '' ? node : nodeName, MAX_NODE_NAME, out);
+  out.uuid = cutCounted(str(flow.uuid, 'flow.uuid'), MAX_UUID, out);
   out.verdict = enumValue(flow.verdict, Verdict as never, 'flow.verdict');
   out.dropReason = enumValue(pick(flow, 'drop_reason_desc', 'dropReasonDesc'), DropReason as never, 'flow.drop_reason_desc');
   out.observationPoint = enumValue(pick(flow, 'trace_observation_point', 'traceObservationPoint'), TraceObservationPoint as never, 'flow.trace_observation_point');
   out.type = enumValue(flow.Type, FlowType as never, 'flow.Type');
-  endpoint(flow.source, out.source, 'flow.source');
-  endpoint(flow.destination, out.destination, 'flow.destination');
+  endpoint(flow.source, out.source, 'flow.source', out);
+  endpoint(flow.destination, out.destination, 'flow.destination', out);
   const ip = flow.IP;
   if (ip !== undefined && ip !== null) {
     if (typeof ip !== 'object') throw new JsonFlowError('flow.IP: expected an object');
-    out.hasIp = true;
     const src = str((ip as Json).source, 'flow.IP.source');
     const dst = str((ip as Json).destination, 'flow.IP.destination');
-    if (src !== '' && !parseIpInto(src, out.source.ip)) out.source.badIp = true;
-    if (dst !== '' && !parseIpInto(dst, out.destination.ip)) out.destination.badIp = true;
+    if (src !== '' && !parseIpInto(src, out.source.ip)) throw unparseableAddress('source', src);
+    if (dst !== '' && !parseIpInto(dst, out.destination.ip)) throw unparseableAddress('destination', dst);
+    out.hasIp = out.source.ip.family !== FAMILY_NONE || out.destination.ip.family !== FAMILY_NONE;
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import type { LostEvent } from '../gen/flow/flow_pb.js';
 import { GetFlowsResponseSchema } from '../gen/observer/observer_pb.js';
 import type { NodeStatusEvent } from '../gen/relay/relay_pb.js';
-import { FlowRecord, recordFromFlow } from './flow-record.js';
+import { FlowRecord, MAX_NODE_NAME, cutText, recordFromFlow } from './flow-record.js';
 
 export const KIND_OTHER = 0;
 export const KIND_FLOW = 1;
@@ -26,6 +26,17 @@ export interface FlowResponseDecoder {
   /** The response's time, seconds and nanos (0 when absent). */
   timeSeconds: number;
   timeNanos: number;
+  /**
+   * Strings cut at their limit so far (node, pod and namespace names, uuids
+   * longer than Kubernetes or Hubble allow; see cutText), over every response
+   * decoded, whether or not it was a flow.
+   */
+  readonly cutStrings: number;
+  /**
+   * Decodes one response. Throws on bytes that are not a GetFlowsResponse, and
+   * FlowDecodeError on a flow no decoder accepts (an address that does not
+   * parse).
+   */
   decode(bytes: Uint8Array): ResponseKind;
 }
 
@@ -37,16 +48,22 @@ export class ResponseDecoder implements FlowResponseDecoder {
   nodeName = '';
   timeSeconds = 0;
   timeNanos = 0;
+  cutStrings = 0;
 
   decode(bytes: Uint8Array): ResponseKind {
     const res = fromBinary(GetFlowsResponseSchema, bytes);
     this.nodeName = res.nodeName;
+    if (res.nodeName.length > MAX_NODE_NAME) {
+      this.nodeName = cutText(res.nodeName, MAX_NODE_NAME);
+      this.cutStrings++;
+    }
     this.timeSeconds = res.time ? Number(res.time.seconds) : 0;
     this.timeNanos = res.time ? res.time.nanos : 0;
     const r = res.responseTypes;
     switch (r.case) {
       case 'flow':
-        recordFromFlow(r.value, res.nodeName, this.flow);
+        recordFromFlow(r.value, this.nodeName, this.flow);
+        this.cutStrings += this.flow.cuts;
         if (this.flow.timeSeconds === 0 && this.flow.timeNanos === 0) {
           this.flow.timeSeconds = this.timeSeconds;
           this.flow.timeNanos = this.timeNanos;

@@ -1,8 +1,21 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { LostEventSchema, type LostEvent } from '../gen/flow/flow_pb.js';
 import { NodeStatusEventSchema, type NodeStatusEvent } from '../gen/relay/relay_pb.js';
-import { parseIpBytes } from '../net/ip.js';
-import { FIRST_CLUSTER_IDENTITY, FlowRecord, hashBytes, type EndpointRecord } from './flow-record.js';
+import { FAMILY_NONE, parseIpBytes } from '../net/ip.js';
+import {
+  CUT_MARKER,
+  FlowRecord,
+  MAX_NAMESPACE,
+  MAX_NODE_NAME,
+  MAX_POD_NAME,
+  MAX_QUOTED_ADDRESS,
+  MAX_UUID,
+  cutText,
+  hashBytes,
+  isPodEndpoint,
+  unparseableAddress,
+  type EndpointRecord,
+} from './flow-record.js';
 import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, KIND_OTHER, type FlowResponseDecoder, type ResponseKind } from './response-decoder.js';
 import { ENDPOINT_FIELD, FLOW_FIELD, IP_FIELD, RESPONSE_FIELD, TIMESTAMP_FIELD, WIRE_TYPE, tagOf } from './wire-fields.js';
 
@@ -22,21 +35,34 @@ const TAG_POD_NAME = tagOf(ENDPOINT_FIELD.pod_name, LEN);
  * allocating. A fixed two-way table indexed by a hash of the bytes: a new
  * string takes the place of the older of its two slots, so the table never
  * grows, rehashes or clears, and the only garbage is a string pushed out.
+ *
+ * A string longer than its limit is cut (cutText) and counted in `cuts`; only
+ * the cut string is decoded and kept, in a table of its own keyed by the
+ * bytes before the cut, so hostile megabyte names cost neither memory nor a
+ * decode per flow.
  */
 class StringInterner {
   private readonly strings: string[];
   private readonly hashes: Float64Array;
+  private readonly cutStrings: string[];
+  private readonly cutHashes: Float64Array;
   private readonly decoder = new TextDecoder();
   private readonly mask: number;
+  /** Strings cut so far. */
+  cuts = 0;
 
-  constructor(slots = 65_536) {
+  constructor(slots = 65_536, cutSlots = 1024) {
     this.strings = new Array<string>(slots).fill('');
     this.hashes = new Float64Array(slots);
     this.mask = slots - 2; // even slot of a pair
+    this.cutStrings = new Array<string>(cutSlots).fill('');
+    this.cutHashes = new Float64Array(cutSlots);
   }
 
-  get(b: Uint8Array, start: number, end: number): string {
+  /** The string of bytes [start, end), cut to `limit` characters when longer. */
+  get(b: Uint8Array, start: number, end: number, limit: number): string {
     if (end === start) return '';
+    if (end - start > limit) return this.getCut(b, start, end, limit);
     const h = hashBytes(b, start, end);
     const i = h & this.mask;
     if (this.hashes[i] === h && this.same(this.strings[i]!, b, start, end)) return this.strings[i]!;
@@ -53,6 +79,31 @@ class StringInterner {
     if (s.length !== end - start) return false;
     for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) !== b[start + k]) return false;
     return true;
+  }
+
+  private samePrefix(s: string, n: number, b: Uint8Array, start: number): boolean {
+    for (let k = 0; k < n; k++) if (s.charCodeAt(k) !== b[start + k]) return false;
+    return true;
+  }
+
+  private getCut(b: Uint8Array, start: number, end: number, limit: number): string {
+    // ASCII (every Kubernetes name): the cut is the first `limit` bytes plus the marker.
+    const h = hashBytes(b, start, start + limit);
+    const i = h % this.cutHashes.length;
+    const known = this.cutStrings[i]!;
+    if (this.cutHashes[i] === h && known.length === limit + CUT_MARKER.length && this.samePrefix(known, limit, b, start)) {
+      this.cuts++;
+      return known;
+    }
+    // Decode no more than can hold `limit` characters (4 bytes each at most).
+    const text = this.decoder.decode(b.subarray(start, Math.min(end, start + 4 * limit)));
+    // Longer in bytes but not in characters (non-ASCII): not cut.
+    if (text.length <= limit && end - start <= 4 * limit) return text;
+    const cut = cutText(text, limit);
+    this.cuts++;
+    this.cutStrings[i] = cut;
+    this.cutHashes[i] = h;
+    return cut;
   }
 }
 
@@ -73,6 +124,11 @@ export class WireDecoder implements FlowResponseDecoder {
   private b: Uint8Array = new Uint8Array(0);
   private pos = 0;
   private readonly strings = new StringInterner();
+
+  /** Strings cut at their limit so far (see FlowResponseDecoder). */
+  get cutStrings(): number {
+    return this.strings.cuts;
+  }
 
   decode(bytes: Uint8Array): ResponseKind {
     this.b = bytes;
@@ -104,7 +160,7 @@ export class WireDecoder implements FlowResponseDecoder {
           this.lost = fromBinary(LostEventSchema, bytes.subarray(start, stop));
           kind = KIND_LOST_EVENTS;
         } else if (field === RESPONSE_FIELD.node_name) {
-          this.nodeName = this.strings.get(bytes, start, stop);
+          this.nodeName = this.strings.get(bytes, start, stop, MAX_NODE_NAME);
         } else {
           this.readTime(stop);
           this.timeSeconds = this.tS;
@@ -175,6 +231,7 @@ export class WireDecoder implements FlowResponseDecoder {
     const f = this.flow;
     f.clear();
     const b = this.b;
+    const cutsBefore = this.strings.cuts;
     while (this.pos < stop) {
       const tag = this.varint();
       const field = Math.floor(tag / 8);
@@ -202,7 +259,8 @@ export class WireDecoder implements FlowResponseDecoder {
           f.timeNanos = this.tN;
           break;
         case FLOW_FIELD.uuid:
-          f.setUuidBytes(b, start, end, hashBytes(b, start, end));
+          if (len <= MAX_UUID) f.setUuidBytes(b, start, end, hashBytes(b, start, end));
+          else f.uuid = this.strings.get(b, start, end, MAX_UUID);
           break;
         case FLOW_FIELD.IP:
           this.readIp(end, f);
@@ -214,17 +272,17 @@ export class WireDecoder implements FlowResponseDecoder {
           this.readEndpoint(end, f.destination);
           break;
         case FLOW_FIELD.node_name:
-          f.nodeName = this.strings.get(b, start, end);
+          f.nodeName = this.strings.get(b, start, end, MAX_NODE_NAME);
           break;
         default:
           break;
       }
       this.pos = end;
     }
+    f.cuts = this.strings.cuts - cutsBefore;
   }
 
   private readIp(stop: number, f: FlowRecord): void {
-    f.hasIp = true;
     const b = this.b;
     while (this.pos < stop) {
       const tag = this.varint();
@@ -235,16 +293,18 @@ export class WireDecoder implements FlowResponseDecoder {
         if (this.pos > stop) throw new Error('truncated IP');
         if (len === 0) continue;
         const ep = tag === TAG_IP_SOURCE ? f.source : f.destination;
-        if (!parseIpBytes(b, start, start + len, ep.ip)) ep.badIp = true;
+        if (!parseIpBytes(b, start, start + len, ep.ip)) {
+          throw unparseableAddress(tag === TAG_IP_SOURCE ? 'source' : 'destination', new TextDecoder().decode(b.subarray(start, Math.min(start + len, start + 4 * MAX_QUOTED_ADDRESS))));
+        }
       } else {
         this.skip(tag & 7, stop);
       }
     }
+    f.hasIp = f.source.ip.family !== FAMILY_NONE || f.destination.ip.family !== FAMILY_NONE;
   }
 
   private readEndpoint(stop: number, ep: EndpointRecord): void {
     const b = this.b;
-    let k8s = false;
     while (this.pos < stop) {
       const tag = this.varint();
       if (tag === TAG_IDENTITY) {
@@ -259,11 +319,10 @@ export class WireDecoder implements FlowResponseDecoder {
       const start = this.pos;
       const end = start + len;
       if (end > stop) throw new Error('truncated endpoint');
-      if (tag === TAG_NAMESPACE) ep.namespace = this.strings.get(b, start, end);
-      else if (tag === TAG_POD_NAME) ep.podName = this.strings.get(b, start, end);
-      else if (tag === 34 && !k8s) k8s = len >= 4 && b[start] === 107 && b[start + 1] === 56 && b[start + 2] === 115 && b[start + 3] === 58; // "k8s:"
+      if (tag === TAG_NAMESPACE) ep.namespace = this.strings.get(b, start, end, MAX_NAMESPACE);
+      else if (tag === TAG_POD_NAME) ep.podName = this.strings.get(b, start, end, MAX_POD_NAME);
       this.pos = end;
     }
-    ep.isPod = ep.podName !== '' || (ep.identity >= FIRST_CLUSTER_IDENTITY && k8s);
+    ep.isPod = isPodEndpoint(ep.podName, ep.identity);
   }
 }
