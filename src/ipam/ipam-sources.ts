@@ -1,7 +1,7 @@
-import { statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../log.js';
 import { stateFromObjects, type SourceItem } from './from-objects.js';
-import { loadIpamFiles, type LoadedFiles } from './ipam-files.js';
+import { parseIpamText, readSettledFile, stampOf, unreadableProblem, type LoadedFiles } from './ipam-files.js';
 import { IpamStore } from './ipam-store.js';
 import type { KubeObject } from './kube-object.js';
 import type { KubeIpamWatch } from './kube-watch.js';
@@ -15,17 +15,46 @@ export interface IpamSourcesOptions {
   objects?: KubeObject[];
   /** A live watch (`--ipam-source kubernetes`); its objects join the files'. */
   kube?: (onChange: (objects: KubeObject[]) => void) => KubeIpamWatch;
-  /** How often files are checked for change, ms. Default 1000. */
+  /** How often files are checked for change (stat), ms. Default 1000. */
   filePollMs?: number;
+  /**
+   * How long a changed file must stay unchanged before it is read, ms. Default 2000.
+   * Unchanged: the same device, inode, size, modification and change time at
+   * every poll over that span, counted from the first poll that saw them (at
+   * start, from the file's modification time when that is earlier). The bytes
+   * read are used only if the file's stamp after the read equals the settled
+   * one; otherwise the file must settle again. So a refresh that truncates the
+   * file and writes it later (`kubectl get … > f`) is never read half-written
+   * unless it pauses longer than this mid-write; one that writes a temporary
+   * file and renames it over the old one never is. A missing file is reported
+   * at once. 0 reads a changed file at the first poll that sees it.
+   */
+  fileSettleMs?: number;
   store?: IpamStore;
   logger?: Logger;
+}
+
+const DEFAULT_FILE_POLL_MS = 1000;
+const DEFAULT_FILE_SETTLE_MS = 2000;
+
+/** What is known of one `--ipam-file`. */
+interface WatchedFile {
+  /** The stamp last seen ('' when the file cannot be stat()ed) … */
+  stamp: string;
+  /** … since when, ms since the epoch. */
+  since: number;
+  /** The stamp last read, accepted or rejected: a file is read once per version. */
+  tried: string | undefined;
 }
 
 /**
  * Feeds the IPAM store from every configured source. Whenever a file or the
  * live watch changes, everything is translated again from the latest input
  * of each source and offered to the store as one state; a broken input is
- * rejected and the last good state stays in force.
+ * rejected and the last good state stays in force. Files are polled and read
+ * only once settled (see `fileSettleMs`); a file that is empty, holds no
+ * object or does not parse is rejected whole, and the files last read whole
+ * stay in use.
  */
 export class IpamSources {
   readonly store: IpamStore;
@@ -35,11 +64,22 @@ export class IpamSources {
   private memoryObjects: KubeObject[];
   private watch: KubeIpamWatch | undefined;
   private poll: NodeJS.Timeout | undefined;
-  /** mtime, size and inode of each file as last loaded: '' when unreadable. */
-  private loadedStats = new Map<string, string>();
+  private readonly watched = new Map<string, WatchedFile>();
+  /** Whether the files have ever been read whole (true without files). */
+  private filesGood: boolean;
+  private readonly pollMs: number;
+  private readonly settleMs: number;
   private closed = false;
 
   constructor(private readonly opts: IpamSourcesOptions) {
+    for (const [name, value] of [['filePollMs', opts.filePollMs], ['fileSettleMs', opts.fileSettleMs]] as const) {
+      if (value !== undefined && !(Number.isFinite(value) && value >= (name === 'filePollMs' ? 1 : 0))) {
+        throw new Error(`IPAM sources: ${name} must be a number of milliseconds ${name === 'filePollMs' ? '>= 1' : '>= 0'}, got ${String(value)}`);
+      }
+    }
+    this.pollMs = opts.filePollMs ?? DEFAULT_FILE_POLL_MS;
+    this.settleMs = opts.fileSettleMs ?? DEFAULT_FILE_SETTLE_MS;
+    this.filesGood = (opts.files ?? []).length === 0;
     this.log = opts.logger ?? silentLogger;
     this.store = opts.store ?? new IpamStore({ logger: this.log });
     this.memoryObjects = opts.objects ?? [];
@@ -53,14 +93,14 @@ export class IpamSources {
 
   /** Loads every source once (waiting for the watch's first full sync), then follows changes. */
   async start(kubeTimeoutMs?: number): Promise<void> {
-    this.reloadFiles(false);
+    await this.settleFirst();
     if (this.opts.kube) {
       this.watch = this.opts.kube((objects) => {
         this.kubeObjects = objects;
         this.rebuild('kubernetes');
       });
       await this.watch.start(kubeTimeoutMs);
-    } else {
+    } else if (this.filesGood) {
       this.rebuild(this.describeFiles());
     }
     this.watchFiles();
@@ -71,6 +111,9 @@ export class IpamSources {
     const out: string[] = [];
     if (this.opts.kube && !this.watch?.synced) out.push('the first full sync of the Kubernetes watch');
     if (!this.store.snapshot) {
+      for (const [file, w] of this.watched) {
+        if (w.stamp !== w.tried) out.push(`the IPAM file ${file} to settle (unchanged for ${this.settleMs} ms)`);
+      }
       const e = this.store.lastError;
       out.push(e ? `a valid IPAM state (last error: ${e.problems.length} problem(s), first: ${e.problems[0] ? `${e.problems[0].where}: ${e.problems[0].field}` : e.source})` : 'a first IPAM state');
     }
@@ -88,19 +131,86 @@ export class IpamSources {
     return (this.opts.files ?? []).join(', ') || 'flags';
   }
 
-  private statOf(file: string): string {
-    try {
-      const st = statSync(file);
-      return `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch {
-      return '';
+  /**
+   * At start: reads the files once they have settled, waiting at most about
+   * twice the settle time; a file that keeps changing is left to the poll.
+   */
+  private async settleFirst(): Promise<void> {
+    const deadline = Date.now() + 2 * this.settleMs + this.pollMs;
+    for (;;) {
+      const wait = this.check(false);
+      if (wait === 0 || this.closed || Date.now() + wait > deadline) return;
+      await sleep(Math.min(wait, this.pollMs));
     }
   }
 
-  private reloadFiles(rebuild = true): void {
-    for (const f of this.opts.files ?? []) this.loadedStats.set(f, this.statOf(f));
-    this.files = loadIpamFiles(this.opts.files ?? []);
-    if (rebuild) this.rebuild(this.describeFiles());
+  /**
+   * One poll: notes every file's stamp; once every changed file has settled,
+   * reads them all. Returns how long until a changed file may have settled,
+   * ms, or 0 when no change is waiting.
+   */
+  private check(rebuild: boolean): number {
+    const now = Date.now();
+    let pending = false;
+    let wait = 0;
+    for (const file of this.opts.files ?? []) {
+      const st = stampOf(file);
+      const stamp = st?.key ?? '';
+      let w = this.watched.get(file);
+      if (!w || w.stamp !== stamp) {
+        if (w) this.log.debug('IPAM file changed; reading it once it has settled', { file, settleMs: this.settleMs });
+        // Only at the first sight (start) is the file's own mtime trusted for how long it has been quiet.
+        w = { stamp, since: !w && st ? Math.min(now, st.mtimeMs) : now, tried: w?.tried };
+        this.watched.set(file, w);
+      }
+      if (w.stamp === w.tried) continue;
+      pending = true;
+      if (stamp !== '') wait = Math.max(wait, w.since + this.settleMs - now);
+    }
+    if (!pending) return 0;
+    if (wait > 0) return wait;
+    return this.load(rebuild) ? 0 : this.settleMs;
+  }
+
+  /**
+   * Reads every file whole. Returns false when one changed after it settled
+   * (nothing used, nothing counted: it is read again once settled). A file
+   * that cannot be used rejects the whole read, counted, and the files last
+   * read whole stay in use.
+   */
+  private load(rebuild: boolean): boolean {
+    const files = this.opts.files ?? [];
+    const out: LoadedFiles = { items: [], configs: [], problems: [] };
+    for (const file of files) {
+      const w = this.watched.get(file)!;
+      const r = readSettledFile(file);
+      if (r.kind === 'changed' || (r.kind === 'read' && r.stamp !== w.stamp)) {
+        w.stamp = stampOf(file)?.key ?? '';
+        w.since = Date.now();
+        this.log.debug('IPAM file changed while being read; reading it once it settles', { file });
+        return false;
+      }
+      if (r.kind === 'unreadable') out.problems.push(unreadableProblem(file, r.code));
+      else parseIpamText(file, r.text, out);
+    }
+    for (const file of files) {
+      const w = this.watched.get(file)!;
+      w.tried = w.stamp;
+    }
+    const source = this.describeFiles();
+    if (out.problems.length > 0) {
+      // Before any whole read, the problems stay with the files, so that no other source's change builds a state without them.
+      if (!this.filesGood) this.files = { items: [], configs: [], problems: out.problems };
+      this.store.reject(source, out.problems);
+      return true;
+    }
+    this.files = out;
+    this.filesGood = true;
+    if (rebuild) {
+      this.log.info('IPAM file changed and settled; reloading', { files: source });
+      this.rebuild(source);
+    }
+    return true;
   }
 
   private rebuild(source: string): void {
@@ -116,15 +226,12 @@ export class IpamSources {
 
   private watchFiles(): void {
     const files = this.opts.files ?? [];
-    if (files.length === 0) return;
-    // Polling stat() against what was loaded: follows ConfigMap volumes (whose
-    // files change by symlink swap) and never misses a change made while loading.
+    if (files.length === 0 || this.closed) return;
+    // Polling stat() against what was read: follows ConfigMap volumes (whose
+    // files change by symlink swap) and never misses a change made while reading.
     this.poll = setInterval(() => {
-      const changed = files.filter((f) => this.statOf(f) !== this.loadedStats.get(f));
-      if (changed.length === 0) return;
-      this.log.info('IPAM file changed; reloading', { files: changed.join(',') });
-      this.reloadFiles();
-    }, this.opts.filePollMs ?? 1000);
+      if (!this.closed) this.check(true);
+    }, this.pollMs);
     this.poll.unref();
   }
 }

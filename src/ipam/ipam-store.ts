@@ -14,7 +14,14 @@ export interface IpamErrorRecord {
   source: string;
   at: Date;
   problems: IpamProblem[];
+  /** What stays in force: `keeping the IPAM state loaded at <ISO time> (version N)`, or that there is none yet. */
+  kept: string;
+  /** One line for people: the first problem, how many more, and `kept`. */
+  message: string;
 }
+
+/** Said when an update is rejected before any state was accepted. */
+export const NO_STATE_YET = 'there is no IPAM state yet: flows are not classified until a valid one loads';
 
 const allocKey = (node: string, cidr: string) => `${node}\0${cidr}`;
 
@@ -23,11 +30,13 @@ const allocKey = (node: string, cidr: string) => `${node}\0${cidr}`;
  * change. Remembers allocations that disappear between updates (a CiliumNode
  * re-created with new podCIDRs) as former allocations of their old owner, so
  * traffic from them can be called stale. A rejected update leaves the last
- * good snapshot in force and is counted.
+ * good snapshot in force (or none, before the first) and is counted.
  */
 export class IpamStore {
   private current: IpamSnapshot | undefined;
   private version = 0;
+  /** When the snapshot in force was accepted. */
+  private loadedAt: Date | undefined;
   private readonly remembered = new Map<string, FormerAllocation>();
   private readonly listeners = new Set<(s: IpamSnapshot) => void>();
   private readonly log: Logger;
@@ -56,8 +65,12 @@ export class IpamStore {
   /** Records a rejected input (a YAML error, a bad CIDR) without touching the snapshot. */
   reject(source: string, problems: IpamProblem[]): void {
     this.errorCount++;
-    this.lastError = { source, at: this.now(), problems };
-    this.log.error('IPAM update rejected; keeping the last good state', { source, problems: problems.length, first: problems[0] ? formatProblem(problems[0]) : '' });
+    const kept = this.current && this.loadedAt ? `keeping the IPAM state loaded at ${this.loadedAt.toISOString()} (version ${this.current.version})` : NO_STATE_YET;
+    const first = problems[0];
+    const what = first ? `${first.where}: ${first.field === '(file)' ? '' : `${first.field}: `}${first.message}` : source;
+    const message = `${what}${problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : ''}; ${kept}`;
+    this.lastError = { source, at: this.now(), problems, kept, message };
+    this.log.error(`IPAM update rejected; ${kept}`, { source, problems: problems.length, first: first ? formatProblem(first) : '' });
   }
 
   /**
@@ -85,6 +98,7 @@ export class IpamStore {
     this.commitRemembered(nowCurrent, released);
     this.version++;
     this.current = snap;
+    this.loadedAt = this.now();
     this.log.info('IPAM state updated', { source, version: snap.version, mode: state.mode, pools: state.pools.length, allocations: state.allocations.length, former: merged.former.length });
     for (const fn of this.listeners) fn(snap);
     return snap;
