@@ -18,6 +18,7 @@ import { RelayError } from './errors.js';
 import { deserializer, paths, rawBytes, serializer } from './observer-service.js';
 import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName, type FlowResponseDecoder } from './response-decoder.js';
 import { WireDecoder } from './wire-decoder.js';
+import { exporterFieldMask } from './field-mask.js';
 import { ResumeWindow } from './resume-window.js';
 import type { FlowSink } from './sink.js';
 import { relayCredentials, type TlsOptions } from './tls.js';
@@ -55,6 +56,13 @@ export interface RelayClientOptions {
    * protobuf-es first (for comparison and benchmarks).
    */
   decoder?: 'wire' | 'full';
+  /**
+   * Ask Hubble for only the Flow fields the exporter reads (FLOW_MASK_PATHS),
+   * sent as both `field_mask` and `experimental.field_mask` so that Relays
+   * before and after Cilium 1.16 apply it; a Relay that ignores it still
+   * works. Default true.
+   */
+  fieldMask?: boolean;
   logger?: Logger;
   /** Called on every state change, with the error that caused it when there is one. */
   onStateChange?: (state: RelayState, error?: RelayError) => void;
@@ -215,6 +223,10 @@ export class RelayClient {
       whitelist: this.opts.whitelist ?? [],
       blacklist: this.opts.blacklist ?? [],
     });
+    if (this.opts.fieldMask !== false) {
+      req.fieldMask = exporterFieldMask();
+      req.experimental = { $typeName: 'observer.GetFlowsRequest.Experimental', fieldMask: exporterFieldMask() };
+    }
     if (since) req.since = { $typeName: 'google.protobuf.Timestamp', seconds: BigInt(since.seconds), nanos: since.nanos };
     else if (this.opts.since) req.since = timestampFromDate(this.opts.since);
     this.log.info('requesting flows', { relay: this.opts.address, since: since ? `${since.seconds}.${String(since.nanos).padStart(9, '0')}` : this.opts.since?.toISOString() ?? 'now' });

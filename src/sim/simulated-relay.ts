@@ -24,6 +24,7 @@ import { NodeState, NodeStatusEventSchema } from '../gen/relay/relay_pb.js';
 import { observerServerDefinition } from '../ingest/observer-service.js';
 import { silentLogger, type Logger } from '../log.js';
 import { flowPasses, unsupportedFilterFields } from './flow-filter.js';
+import { InvalidFieldMaskError, maskFlow, maskTree, type MaskTree } from './hubble-field-mask.js';
 import { ScenarioModel, type Scenario } from './scenario.js';
 
 export interface SimulatedRelayTls {
@@ -42,6 +43,24 @@ export interface SimulatedRelayOptions {
   logger?: Logger;
 }
 
+/** Encoded flows by index for one field mask, kept for the buffer's span so replays cost nothing. */
+class EncodedFlows {
+  readonly bytes: Array<Uint8Array | undefined>;
+  readonly index: Float64Array;
+
+  constructor(
+    capacity: number,
+    /** The normalised mask; undefined: whole flows. */
+    readonly mask: MaskTree | undefined,
+  ) {
+    this.bytes = new Array(capacity);
+    this.index = new Float64Array(capacity).fill(-1);
+  }
+}
+
+/** Distinct field masks whose encoded flows are kept; a request with another one encodes without keeping. */
+const MAX_CACHED_MASKS = 4;
+
 interface Fault {
   afterFlows: number;
   code: status;
@@ -51,8 +70,10 @@ interface Fault {
 /**
  * A Hubble Relay stand-in: a real grpc-js server implementing
  * `observer.Observer` over a deterministic scenario. It honours `since`,
- * `until`, `number`, `first`, `follow` and a subset of the flow filters,
- * streams at the scenario's pace, and respects HTTP/2 backpressure.
+ * `until`, `number`, `first`, `follow`, a subset of the flow filters and
+ * field masks (`field_mask`, or `experimental.field_mask` when that is empty)
+ * as Hubble applies them, streams at the scenario's pace, and respects
+ * HTTP/2 backpressure.
  */
 export class SimulatedRelay {
   readonly model: ScenarioModel;
@@ -62,9 +83,8 @@ export class SimulatedRelay {
   private readonly nodeStates = new Map<string, NodeState>();
   private readonly calls = new Set<ServerWritableStream<GetFlowsRequest, Uint8Array>>();
   private fault: Fault | undefined; // applies to the next GetFlows stream only
-  // Encoded flows by index, kept for the buffer's span so replays cost nothing.
-  private readonly cache: Array<Uint8Array | undefined>;
-  private readonly cacheIdx: Float64Array;
+  // Encoded flows per field mask ('' : no mask).
+  private readonly caches = new Map<string, EncodedFlows>();
   private closed = false;
   /** Flows written to any stream. */
   flowsSent = 0;
@@ -76,9 +96,7 @@ export class SimulatedRelay {
   constructor(private readonly opts: SimulatedRelayOptions) {
     this.model = new ScenarioModel(opts.scenario, opts.epochMs ?? Date.now());
     this.log = opts.logger ?? silentLogger;
-    const cap = this.capacity;
-    this.cache = new Array(cap);
-    this.cacheIdx = new Float64Array(cap).fill(-1);
+    this.caches.set('', new EncodedFlows(this.capacity, undefined));
     for (const n of opts.scenario.nodes) this.nodeStates.set(this.model.wireNodeName(n.name), NodeState.NODE_CONNECTED);
     this.server.addService(observerServerDefinition, {
       GetFlows: (call: ServerWritableStream<GetFlowsRequest, Uint8Array>) => void this.getFlows(call),
@@ -136,16 +154,32 @@ export class SimulatedRelay {
     for (const call of this.calls) call.write(bytes);
   }
 
-  private encodedFlow(i: number): Uint8Array {
-    const slot = i % this.cache.length;
-    if (this.cacheIdx[slot] === i) return this.cache[slot]!;
-    const flow = this.model.flowAt(i);
+  /** The encoded flows for a request's field mask; throws InvalidFieldMaskError for a mask Hubble would refuse. */
+  private flowsFor(req: GetFlowsRequest): EncodedFlows {
+    const paths = req.fieldMask !== undefined && req.fieldMask.paths.length > 0 ? req.fieldMask.paths : (req.experimental?.fieldMask?.paths ?? []);
+    if (paths.length === 0) return this.caches.get('')!;
+    const tree = maskTree(paths);
+    const key = JSON.stringify([...paths].sort());
+    let c = this.caches.get(key);
+    if (c === undefined) {
+      c = new EncodedFlows(this.capacity, tree);
+      if (this.caches.size <= MAX_CACHED_MASKS) this.caches.set(key, c);
+    }
+    return c;
+  }
+
+  private encodedFlow(i: number, c: EncodedFlows): Uint8Array {
+    const slot = i % c.bytes.length;
+    if (c.index[slot] === i) return c.bytes[slot]!;
+    const whole = this.model.flowAt(i);
+    // Hubble takes the response's time and node_name from the flow as masked.
+    const flow = c.mask === undefined ? whole : maskFlow(whole, c.mask);
     const bytes = toBinary(
       GetFlowsResponseSchema,
       create(GetFlowsResponseSchema, { responseTypes: { case: 'flow', value: flow }, nodeName: flow.nodeName, time: flow.time }),
     );
-    this.cache[slot] = bytes;
-    this.cacheIdx[slot] = i;
+    c.bytes[slot] = bytes;
+    c.index[slot] = i;
     return bytes;
   }
 
@@ -155,6 +189,14 @@ export class SimulatedRelay {
     const bad = [...req.whitelist, ...req.blacklist].flatMap(unsupportedFilterFields);
     if (bad.length > 0) {
       call.emit('error', { code: status.INVALID_ARGUMENT, details: `simulated relay does not support filter fields: ${[...new Set(bad)].join(', ')}` });
+      return;
+    }
+    let encoded: EncodedFlows;
+    try {
+      encoded = this.flowsFor(req);
+    } catch (e) {
+      if (!(e instanceof InvalidFieldMaskError)) throw e;
+      call.emit('error', { code: status.INVALID_ARGUMENT, details: e.message });
       return;
     }
     const filtered = req.whitelist.length > 0 || req.blacklist.length > 0;
@@ -221,7 +263,7 @@ export class SimulatedRelay {
           call.emit('error', { code: fault.code, details: fault.details });
           return;
         }
-        const ok = call.write(this.encodedFlow(i));
+        const ok = call.write(this.encodedFlow(i, encoded));
         sentHere++;
         this.flowsSent++;
         if (!ok) {
