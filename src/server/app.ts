@@ -39,7 +39,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get('/readyz', async (_req, reply) => {
     const waiting = deps.waitingFor();
-    const ipamError = store.lastError ? { source: store.lastError.source, at: store.lastError.at.toISOString(), problems: store.lastError.problems } : null;
+    // The last rejected IPAM read shows here even while ready: the state in force stays (`message` says which).
+    const ipamError = store.lastError ? { source: store.lastError.source, at: store.lastError.at.toISOString(), message: store.lastError.message, problems: store.lastError.problems } : null;
     reply.code(waiting.length === 0 ? 200 : 503);
     return { ready: waiting.length === 0, waitingFor: waiting, ipamVersion: store.snapshot?.version ?? null, ipamErrors: store.errorCount, lastIpamError: ipamError };
   });
