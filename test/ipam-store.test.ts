@@ -7,12 +7,14 @@ import { stateFromObjects } from '../src/ipam/from-objects.js';
 import { readSettledFile } from '../src/ipam/ipam-files.js';
 import { IpamSources } from '../src/ipam/ipam-sources.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
+import { KubeIpamWatch } from '../src/ipam/kube-watch.js';
 import type { KubeObject } from '../src/ipam/kube-object.js';
 import type { IpamSnapshot } from '../src/ipam/snapshot.js';
 import { IpAddr, parseIpInto } from '../src/net/ip.js';
 import { createLogger } from '../src/log.js';
 import { truthConfigYaml } from './support/ground-truth.js';
 import { kubectlListJson, kubectlListYaml, truthNodes, truthPoolsYaml } from './support/truth-cluster-files.js';
+import { FakeKubeApi } from './support/fake-kube-api.js';
 import { waitFor } from './support/wait.js';
 
 function what(snap: IpamSnapshot | undefined, ip: string): string {
@@ -128,6 +130,12 @@ describe('IPAM sources: files', () => {
     expect(src.store.lastError?.problems[0]?.message).toBe('unknown field (known: name, cidrs, maskSize, state)');
   });
 
+  it('refuses a poll or settle time that is not a number of milliseconds, naming the option', () => {
+    expect(() => new IpamSources({ files: ['x.yaml'], fileSettleMs: -1 })).toThrow('IPAM sources: fileSettleMs must be a number of milliseconds >= 0, got -1');
+    expect(() => new IpamSources({ files: ['x.yaml'], filePollMs: 0 })).toThrow('IPAM sources: filePollMs must be a number of milliseconds >= 1, got 0');
+    expect(() => new IpamSources({ files: ['x.yaml'], fileSettleMs: Number.NaN })).toThrow('IPAM sources: fileSettleMs must be a number of milliseconds >= 0, got NaN');
+  });
+
   it('names a missing file', async () => {
     const src = new IpamSources({ files: ['/nonexistent/ipam.yaml'] });
     sources.push(src);
@@ -212,6 +220,31 @@ describe('IPAM sources: a file is applied whole or not at all', () => {
     expect(errors[0]).toContain('msg="IPAM update rejected; there is no IPAM state yet: flows are not classified until a valid one loads"');
     expect(errors.join('\n')).not.toMatch(/last good/);
     expect(src.waitingFor()).toEqual([`a valid IPAM state (last error: 1 problem(s), first: ${file}: (file))`]);
+  });
+
+  it('builds no state from the live watch alone while an --ipam-file has not yet been read whole', async () => {
+    const api = await new FakeKubeApi().start();
+    try {
+      api.upsert(cm);
+      api.upsert(cn('n1', ['10.0.1.0/24']));
+      const dir = mkdtempSync(join(tmpdir(), 'hie-settle-'));
+      const file = join(dir, 'services.yaml');
+      writeFileSync(file, '');
+      const src = new IpamSources({ files: [file], filePollMs: POLL_MS, fileSettleMs: SETTLE_MS, kube: (onChange) => new KubeIpamWatch({ kubeConfig: api.kubeConfig(), onChange, debounceMs: 20 }) });
+      sources.push(src);
+      await src.start(10_000);
+      expect(src.store.snapshot).toBeUndefined();
+      expect(src.store.errorCount).toBe(1);
+      expect(src.waitingFor()).toEqual([`a valid IPAM state (last error: 1 problem(s), first: ${file}: (file))`]);
+      writeFileSync(file, 'apiVersion: hubble-ipam-exporter/v1\nkind: IpamConfig\nserviceCidrs: [10.96.0.0/12]\n');
+      await waitFor(() => src.store.snapshot !== undefined, 'the file and the watch to make a state', 5_000);
+      expect(src.store.snapshot!.version).toBe(1);
+      expect(what(src.store.snapshot, '10.0.1.9')).toBe('current default n1');
+      expect(what(src.store.snapshot, '10.96.0.10')).toBe('service - -');
+      expect(src.store.errorCount).toBe(1);
+    } finally {
+      await api.close();
+    }
   });
 
   it('reads a file only once it has settled: one written in chunks, with pauses shorter than fileSettleMs, is never read half-written', async () => {

@@ -91,7 +91,10 @@ export class IpamSources {
     this.rebuild(source);
   }
 
-  /** Loads every source once (waiting for the watch's first full sync), then follows changes. */
+  /**
+   * Loads every source once (waiting for the files to settle, at most about
+   * twice `fileSettleMs`, and for the watch's first full sync), then follows changes.
+   */
   async start(kubeTimeoutMs?: number): Promise<void> {
     await this.settleFirst();
     if (this.opts.kube) {
@@ -100,7 +103,7 @@ export class IpamSources {
         this.rebuild('kubernetes');
       });
       await this.watch.start(kubeTimeoutMs);
-    } else if (this.filesGood) {
+    } else {
       this.rebuild(this.describeFiles());
     }
     this.watchFiles();
@@ -199,8 +202,6 @@ export class IpamSources {
     }
     const source = this.describeFiles();
     if (out.problems.length > 0) {
-      // Before any whole read, the problems stay with the files, so that no other source's change builds a state without them.
-      if (!this.filesGood) this.files = { items: [], configs: [], problems: out.problems };
       this.store.reject(source, out.problems);
       return true;
     }
@@ -214,7 +215,8 @@ export class IpamSources {
   }
 
   private rebuild(source: string): void {
-    if (this.closed) return;
+    // No state without the files: until they are first read whole, another source's change waits for them.
+    if (this.closed || !this.filesGood) return;
     const objects: SourceItem[] = [
       ...this.files.items,
       ...this.memoryObjects.map((obj) => ({ obj, where: 'memory' })),
