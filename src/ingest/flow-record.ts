@@ -148,7 +148,7 @@ export class FlowRecord {
 
   /** The flow's uuid ('' when it has none); decoded from the wire only when read. */
   get uuid(): string {
-    if (this.uuidText === undefined) this.uuidText = Buffer.from(this.uuidBytes!.buffer, this.uuidBytes!.byteOffset + this.uuidStart, this.uuidEnd - this.uuidStart).toString('latin1');
+    if (this.uuidText === undefined) this.uuidText = Buffer.from(this.uuidBytes!.buffer, this.uuidBytes!.byteOffset + this.uuidStart, this.uuidEnd - this.uuidStart).toString('utf8');
     return this.uuidText;
   }
 

@@ -87,6 +87,13 @@ export function parseRfc3339(s: string, out: { seconds: number; nanos: number })
 
 const scratchTime = { seconds: 0, nanos: 0 };
 
+function readTime(t: unknown, field: string, out: FlowRecord): void {
+  if (t === undefined || t === null) return;
+  if (typeof t !== 'string' || !parseRfc3339(t, scratchTime)) throw new JsonFlowError(`${field}: invalid RFC 3339 timestamp ${JSON.stringify(t)}`);
+  out.timeSeconds = scratchTime.seconds;
+  out.timeNanos = scratchTime.nanos;
+}
+
 function endpoint(v: unknown, ep: EndpointRecord, field: string, rec: FlowRecord): void {
   if (v === undefined || v === null) return;
   if (typeof v !== 'object') throw new JsonFlowError(`${field}: expected an object`);
@@ -105,12 +112,9 @@ function endpoint(v: unknown, ep: EndpointRecord, field: string, rec: FlowRecord
  */
 export function recordFromJson(flow: Json, nodeName: string, time: unknown, out: FlowRecord): FlowRecord {
   out.clear();
-  const t = flow.time !== undefined ? flow.time : time;
-  if (t !== undefined && t !== null) {
-    if (typeof t !== 'string' || !parseRfc3339(t, scratchTime)) throw new JsonFlowError(`flow.time: invalid RFC 3339 timestamp ${JSON.stringify(t)}`);
-    out.timeSeconds = scratchTime.seconds;
-    out.timeNanos = scratchTime.nanos;
-  }
+  readTime(flow.time, 'flow.time', out);
+  // The epoch itself counts as no time, as in the binary decoders: the response's is used.
+  if (out.timeSeconds === 0 && out.timeNanos === 0) readTime(time, 'time', out);
   const node = str(pick(flow, 'node_name', 'nodeName'), 'flow.node_name');
   out.nodeName = cutCounted(node !== '' ? node : nodeName, MAX_NODE_NAME, out);
   out.uuid = cutCounted(str(flow.uuid, 'flow.uuid'), MAX_UUID, out);
