@@ -71,7 +71,11 @@ export class ExporterService {
 
   waitingFor(): string[] {
     const out = this.sources.waitingFor();
-    if (!this.streamStarted) out.push(`the flow stream from ${this.client.address} to start (relay ${this.client.state})`);
+    if (!this.streamStarted) {
+      // The last error says why (a TLS mix-up, not a gRPC server, a wrong CA…): retried with backoff meanwhile.
+      const err = this.client.stats.lastError;
+      out.push(`the flow stream from ${this.client.address} to start (relay ${this.client.state}${err ? `: ${err.message}` : ''})`);
+    }
     return out;
   }
 

@@ -248,16 +248,19 @@ describe('relay client TLS', () => {
     expectExactlyOnce(sink, 500);
   });
 
-  it('fails permanently with a clear error when the CA is wrong', async () => {
+  // A wrong CA may be a certificate rotation in progress (the files are read again on every
+  // attempt): retried with backoff, the clear message in the logs and /readyz, never 'closed'.
+  it('retries with a clear error while the CA is wrong', async () => {
     const { address } = await startRelay(finite(500, 5000), Date.now(), '127.0.0.1:0', { tls: serverTls });
     const errors: string[] = [];
     const { client } = startClient(address, new RecordingSink(), {
       tls: { enabled: true, caFile: pki.otherCaFile, serverName },
       onStateChange: (_s, e) => e && errors.push(e.message),
     });
-    await client.closed();
-    expect(client.state).toBe('closed');
-    expect(client.stats.lastError?.retryable).toBe(false);
+    await waitFor(() => errors.length >= 2, 'two failed attempts');
+    expect(client.state).not.toBe('closed');
+    expect(client.stats.lastError?.retryable).toBe(true);
+    expect(client.stats.connectAttempts.ok).toBe(0);
     expect(errors.at(-1)).toMatch(/^relay TLS handshake failed \(relay 127\.0\.0\.1:\d+\): .*The relay certificate is not signed by the CA in --tls-ca-file\.$/);
   });
 

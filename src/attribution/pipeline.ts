@@ -1,5 +1,5 @@
 import type { LostEvent } from '../gen/flow/flow_pb.js';
-import { LostEventSource, Verdict } from '../gen/flow/flow_pb.js';
+import { LostEventSource } from '../gen/flow/flow_pb.js';
 import type { NodeStatusEvent } from '../gen/relay/relay_pb.js';
 import type { FlowRecord } from '../ingest/flow-record.js';
 import type { FlowSink } from '../ingest/sink.js';
@@ -12,6 +12,7 @@ import { ActivityTracker } from './activity.js';
 import { Classifier, SIDE_DESTINATION, SIDE_SOURCE, sides, type Attribution } from './classifier.js';
 import { MigrationTracker } from './migration.js';
 import { OffenderTracker } from './offenders.js';
+import { verdictSlot, verdictSlotLabel } from './verdict-slot.js';
 
 export interface PipelineOptions {
   /** Window of the offender, activity and migration figures, seconds. Default 300. */
@@ -29,7 +30,7 @@ interface FlowHandler {
   processFlow(rec: FlowRecord, src: Attribution, dst: Attribution, verdict: number, nowSec: number): void;
 }
 
-const verdictName = (v: number) => Verdict[v] ?? String(v);
+const verdictName = verdictSlotLabel;
 
 /**
  * The product: a FlowSink that attributes both sides of every flow to pools
@@ -78,7 +79,7 @@ export class AttributionPipeline implements FlowSink {
     const dst = this.classifier.classify(rec, SIDE_DESTINATION);
     const t = rec.timeSeconds + rec.timeNanos * 1e-9;
     if (t > this.nowSec) this.nowSec = t;
-    const v = rec.verdict & 15;
+    const v = verdictSlot(rec.verdict);
     this.flows++;
     for (let i = 0; i < this.handlers.length; i++) {
       const h = this.handlers[i]!;

@@ -1,9 +1,16 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 
+/** What to check when an address answers, but not as a gRPC server. */
+export const RELAY_PORT_HINT = '(is this the Hubble Relay port? default 4245 / Service port 80)';
+
 /**
  * The one error type of the ingest layer. `retryable` decides what happens
- * next: the relay client reconnects after a retryable error and stops (state
- * `closed`) after a permanent one.
+ * next: the relay client reconnects, with backoff, after a retryable error
+ * and stops (state `closed`) after a permanent one. Every error a relay
+ * (or what answers at its address) can cause is retryable: a Relay restart
+ * or upgrade can send any status, and a certificate can be fixed or rotated
+ * while we wait. Only configuration errors are permanent, and those are
+ * thrown when the client is built, naming the flag.
  */
 export class RelayError extends Error {
   override readonly name = 'RelayError';
@@ -18,51 +25,79 @@ export class RelayError extends Error {
     super(message, options);
   }
 
-  /** Normalises anything thrown or emitted by grpc-js into a RelayError. */
-  static from(e: unknown, address?: string): RelayError {
+  /**
+   * Normalises anything thrown or emitted by grpc-js into a RelayError, with
+   * a hint instead of transport internals when what answered is not a gRPC
+   * server or TLS is mixed up. `tls`: whether the client used TLS.
+   */
+  static from(e: unknown, address?: string, tls = false): RelayError {
     if (e instanceof RelayError) return e;
     const where = address ? ` (relay ${address})` : '';
     if (isServiceError(e)) {
-      const details = e.details || e.message;
-      const tls = tlsProblem(details);
-      if (tls) return new RelayError(`relay TLS handshake failed${where}: ${details}. ${tls}`, false, e.code, { cause: e });
+      const raw = e.details || e.message;
+      const details = cleanDetails(raw);
+      const problem = tlsProblem(raw);
+      if (problem) {
+        const message = problem.plaintext ? `relay TLS handshake failed${where}: ${problem.hint}` : `relay TLS handshake failed${where}: ${details}. ${problem.hint}`;
+        return new RelayError(message, true, e.code, { cause: e });
+      }
+      if (address && e.code === status.UNAVAILABLE) {
+        if (NOT_HTTP2.test(raw)) return new RelayError(`relay ${address} does not speak HTTP/2 gRPC ${RELAY_PORT_HINT}`, true, e.code, { cause: e });
+        if (!tls && CLOSED_BEFORE_ANSWER.test(raw)) {
+          return new RelayError(
+            `relay ${address} closed the connection without an HTTP/2 gRPC answer: if it serves TLS, add --tls and --tls-ca-file; otherwise check the address ${RELAY_PORT_HINT}`,
+            true,
+            e.code,
+            { cause: e },
+          );
+        }
+      }
       const name = status[e.code] ?? String(e.code);
-      return new RelayError(`relay call failed${where}: ${name}: ${details}`, retryableCodes.has(e.code), e.code, { cause: e });
+      return new RelayError(`relay call failed${where}: ${name}: ${details}`, true, e.code, { cause: e });
     }
     const msg = e instanceof Error ? e.message : String(e);
     return new RelayError(`relay error${where}: ${msg}`, true, undefined, { cause: e });
   }
 }
 
-/** Codes after which trying again may succeed. Everything else needs a person. */
-const retryableCodes = new Set<status>([
-  status.UNAVAILABLE,
-  status.DEADLINE_EXCEEDED,
-  status.RESOURCE_EXHAUSTED,
-  status.ABORTED,
-  status.INTERNAL,
-  status.UNKNOWN,
-  status.CANCELLED,
-  status.OK, // a follow stream that ends "successfully" was ended by the server
-]);
-
 function isServiceError(e: unknown): e is ServiceError {
   return e instanceof Error && typeof (e as Partial<ServiceError>).code === 'number' && 'details' in e;
 }
 
-const tlsPatterns: Array<[RegExp, string]> = [
+// grpc-js's words when the bytes that came back are not HTTP/2 (an HTTP/1.1 server, SSH, …).
+const NOT_HTTP2 = /Protocol error/;
+// …and when the peer accepted and closed before any HTTP/2 (a TLS server meeting plaintext does this).
+const CLOSED_BEFORE_ANSWER = /Last error: Failed to connect\b/;
+
+/**
+ * grpc-js wraps transport errors ("No connection established. Last error:
+ * Error: … (timestamp). Resolution note: ") and OpenSSL adds its internals
+ * ("80FC…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:
+ * ../deps/…:350:"): keep only what a person can act on.
+ */
+export function cleanDetails(details: string): string {
+  return details
+    .replace(/^No connection established\. Last error: /, '')
+    .replace(/\. Resolution note: .*$/s, '')
+    .replace(/^Error: /, '')
+    .replace(/[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^\n]*/g, '$1')
+    .replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
+    .trim();
+}
+
+const tlsPatterns: Array<[RegExp, string, boolean]> = [
   [/self[- ]signed certificate|unable to (get local issuer|verify the first) certificate|certificate verify failed|unable to get issuer/i,
-    'The relay certificate is not signed by the CA in --tls-ca-file.'],
+    'The relay certificate is not signed by the CA in --tls-ca-file.', false],
   [/hostname\/IP does not match|does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/i,
-    'The relay certificate does not name this server: set --tls-server-name (Hubble Relay uses *.hubble-relay.cilium.io).'],
-  [/certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid/i, 'The relay certificate is outside its validity period.'],
+    'The relay certificate does not name this server: set --tls-server-name (Hubble Relay uses *.hubble-relay.cilium.io).', false],
+  [/certificate has expired|CERT_HAS_EXPIRED|certificate is not yet valid/i, 'The relay certificate is outside its validity period.', false],
   [/certificate required|bad certificate|unknown ca|alert handshake failure/i,
-    'The relay rejected our client certificate: check --tls-client-cert-file and --tls-client-key-file.'],
-  [/wrong version number|packet length too long|http\/1\.1 server|SSL routines/i,
-    'TLS and plaintext are mixed up: check --tls against the relay.'],
+    'The relay rejected our client certificate: check --tls-client-cert-file and --tls-client-key-file.', false],
+  [/wrong version number|packet length too long|http\/1\.1 server/i,
+    "the relay answered in plaintext, not TLS: drop --tls, or point --relay-address at the relay's TLS port", true],
 ];
 
-function tlsProblem(details: string): string | undefined {
-  for (const [re, hint] of tlsPatterns) if (re.test(details)) return hint;
+function tlsProblem(details: string): { hint: string; plaintext: boolean } | undefined {
+  for (const [re, hint, plaintext] of tlsPatterns) if (re.test(details)) return { hint, plaintext };
   return undefined;
 }

@@ -6,8 +6,14 @@
  * little before the newest event it delivered (Relay merges many nodes and
  * their flows do not arrive in strict time order), and drops every replayed
  * event it remembers: the same uuid (by its hash) when the flow has one, else the same time
- * on the same node. The resume point is never older than the oldest event
- * still remembered, so every replayed event can be recognised.
+ * on the same node. Events without uuid that share a time on one node are
+ * counted: a replay drops only as many of them as were delivered. The resume
+ * point is never older than the oldest event still remembered, so every
+ * replayed event can be recognised.
+ *
+ * An event the caller marks as stamped in the future (a node with a wrong
+ * clock, see FutureGuard) is remembered for replay detection but moves
+ * neither the resume point nor the end of the replay.
  *
  * Per event this writes a few numbers into typed arrays; the lookup sets are
  * built only once per reconnect.
@@ -33,6 +39,7 @@ export class ResumeWindow {
   private readonly nanos: Int32Array;
   private readonly streams: Int32Array;
   private readonly uuids: Float64Array;
+  private readonly futures: Uint8Array;
   private size = 0;
   private head = 0; // next write position
   private readonly streamIds = new Map<string, number>();
@@ -49,8 +56,11 @@ export class ResumeWindow {
   private replayUntilS = 0;
   private replayUntilN = 0;
   private replayEndS = 0;
-  private replayByTime: Array<Set<number> | undefined> | undefined;
+  // Per stream: time key → events delivered at that time not yet replayed.
+  private replayByTime: Array<Map<number, number> | undefined> | undefined;
   private replayByUuid: Set<number> | undefined;
+  // Future-stamped events in the lookup: while any remain, every event is checked.
+  private replayFutures = 0;
 
   /** @param capacity events remembered; the resume overlap is bounded by it. */
   constructor(readonly capacity = 262_144) {
@@ -59,6 +69,7 @@ export class ResumeWindow {
     this.nanos = new Int32Array(capacity);
     this.streams = new Int32Array(capacity);
     this.uuids = new Float64Array(capacity);
+    this.futures = new Uint8Array(capacity);
   }
 
   /** A small integer per event stream (a node's flows, a node's lost events). */
@@ -81,27 +92,37 @@ export class ResumeWindow {
   }
 
   /**
-   * Checks one event (`uuid` is the uuid's hash, 0 for none). Returns true
-   * when it is a replay of an event already delivered (drop it); otherwise
-   * remembers it and returns false.
+   * Checks one event (`uuid` is the uuid's hash, 0 for none; `future` when it
+   * is stamped ahead of the clock). Returns true when it is a replay of an
+   * event already delivered (drop it); otherwise remembers it and returns false.
    */
-  admit(seconds: number, nanos: number, stream: number, uuid: number): boolean {
+  admit(seconds: number, nanos: number, stream: number, uuid: number, future = false): boolean {
     if (this.replayByTime !== undefined) {
-      if (!before(this.replayUntilS, this.replayUntilN, seconds, nanos)) {
-        // At or before the newest event delivered before the reconnect.
-        const seen = uuid !== 0 ? this.replayByUuid!.has(uuid) : this.replayByTime[stream]?.has(timeKey(seconds, nanos)) === true;
-        if (seen) return true;
-      } else if (seconds > this.replayEndS) {
-        this.endReplay();
-      }
+      // At or before the newest event delivered before the reconnect, a replay is possible.
+      const late = before(this.replayUntilS, this.replayUntilN, seconds, nanos);
+      if ((!late || future || this.replayFutures > 0) && this.replayed(seconds, nanos, stream, uuid)) return true;
+      if (late && !future && seconds > this.replayEndS) this.endReplay();
     }
-    this.remember(seconds, nanos, stream, uuid);
+    this.remember(seconds, nanos, stream, uuid, future);
     return false;
   }
 
-  private remember(seconds: number, nanos: number, stream: number, uuid: number): void {
+  /** True, and one delivered event fewer left to match, when the event was delivered before. */
+  private replayed(seconds: number, nanos: number, stream: number, uuid: number): boolean {
+    if (uuid !== 0) return this.replayByUuid!.delete(uuid);
+    const times = this.replayByTime![stream];
+    if (times === undefined) return false;
+    const k = timeKey(seconds, nanos);
+    const left = times.get(k);
+    if (left === undefined) return false;
+    if (left === 1) times.delete(k);
+    else times.set(k, left - 1);
+    return true;
+  }
+
+  private remember(seconds: number, nanos: number, stream: number, uuid: number, future: boolean): void {
     const i = this.head;
-    if (this.size === this.capacity) {
+    if (this.size === this.capacity && this.futures[i] === 0) {
       const s = this.secs[i]!;
       const n = this.nanos[i]!;
       if (!this.hasEvicted || before(this.evictedS, this.evictedN, s, n)) {
@@ -114,8 +135,10 @@ export class ResumeWindow {
     this.nanos[i] = nanos;
     this.streams[i] = stream;
     this.uuids[i] = uuid;
+    this.futures[i] = future ? 1 : 0;
     this.head = i + 1 === this.capacity ? 0 : i + 1;
     if (this.size < this.capacity) this.size++;
+    if (future) return;
     if (!this.hasNewest || before(this.newestS, this.newestN, seconds, nanos)) {
       this.newestS = seconds;
       this.newestN = nanos;
@@ -125,11 +148,15 @@ export class ResumeWindow {
 
   /**
    * Where the next request should start (`since`), or undefined when nothing
-   * was delivered yet. Prepares the replay lookup for the events at or after
-   * that point.
+   * (but future-stamped events) was delivered yet. Prepares the replay lookup
+   * for the events at or after that point.
    */
   beginReplay(overlapMs: number): Timestamp | undefined {
-    if (!this.hasNewest) return undefined;
+    if (!this.hasNewest) {
+      // Only future-stamped events, if any: recognise them should they come again.
+      if (this.size > 0) this.buildLookup(-Infinity, 0, overlapMs);
+      return undefined;
+    }
     const overlapNs = Math.round(overlapMs * 1e6);
     let sinceS = this.newestS - Math.floor(overlapNs / 1e9);
     let sinceN = this.newestN - (overlapNs % 1e9);
@@ -147,27 +174,39 @@ export class ResumeWindow {
         sinceN = 0;
       }
     }
-    const byTime: Array<Set<number> | undefined> = [];
+    this.buildLookup(sinceS, sinceN, overlapMs);
+    return { seconds: sinceS, nanos: sinceN };
+  }
+
+  private buildLookup(sinceS: number, sinceN: number, overlapMs: number): void {
+    const byTime: Array<Map<number, number> | undefined> = [];
     const byUuid = new Set<number>();
+    let futures = 0;
     for (let k = 0; k < this.size; k++) {
       const s = this.secs[k]!;
       const n = this.nanos[k]!;
       if (before(s, n, sinceS, sinceN)) continue;
+      if (this.futures[k] === 1) futures++;
       const u = this.uuids[k]!;
       if (u !== 0) byUuid.add(u);
-      else (byTime[this.streams[k]!] ??= new Set()).add(timeKey(s, n));
+      else {
+        const times = (byTime[this.streams[k]!] ??= new Map());
+        const key = timeKey(s, n);
+        times.set(key, (times.get(key) ?? 0) + 1);
+      }
     }
     this.replayByTime = byTime;
     this.replayByUuid = byUuid;
-    this.replayUntilS = this.newestS;
-    this.replayUntilN = this.newestN;
+    this.replayFutures = futures;
+    this.replayUntilS = this.hasNewest ? this.newestS : -Infinity;
+    this.replayUntilN = this.hasNewest ? this.newestN : 0;
     // Replays stop being possible once events come from well past the old newest.
-    this.replayEndS = this.newestS + Math.ceil(overlapMs / 1000) + 1;
-    return { seconds: sinceS, nanos: sinceN };
+    this.replayEndS = this.hasNewest ? this.newestS + Math.ceil(overlapMs / 1000) + 1 : -Infinity;
   }
 
   endReplay(): void {
     this.replayByTime = undefined;
     this.replayByUuid = undefined;
+    this.replayFutures = 0;
   }
 }
