@@ -3,6 +3,7 @@ import { LostEventSource } from '../gen/flow/flow_pb.js';
 import type { NodeStatusEvent } from '../gen/relay/relay_pb.js';
 import type { FlowRecord } from '../ingest/flow-record.js';
 import type { FlowSink } from '../ingest/sink.js';
+import { FutureGuard } from '../ingest/future-guard.js';
 import type { IpamSnapshot } from '../ipam/snapshot.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { flowLabels, poolFlowLabels } from '../metrics/labels.js';
@@ -22,6 +23,14 @@ export interface PipelineOptions {
   /** Registry for the per-flow counters; a fresh one per pipeline in tests. */
   registry?: Registry;
   logger?: Logger;
+  /**
+   * How far ahead of the wall clock a flow may be stamped, ms; a flow further
+   * ahead (a node with a wrong clock) is counted but does not move `nowSec`,
+   * the windows' clock. Default 60000.
+   */
+  futureToleranceMs?: number;
+  /** Wall clock, ms since the epoch. Default Date.now (injectable for tests). */
+  clock?: () => number;
 }
 
 /** One per-flow job. Each runs even when another throws; failures are counted. */
@@ -51,14 +60,17 @@ export class AttributionPipeline implements FlowSink {
   readonly lost = new Map<string, number>();
   /** Handler failures, by handler. */
   readonly handlerErrors = new Map<string, number>();
-  /** Newest flow time seen, seconds; the clock of every window. */
+  /** Newest flow time seen, seconds, flows stamped in the future excepted; the clock of every window. */
   nowSec = 0;
+  /** Recognises (and counts) flows stamped ahead of the wall clock. */
+  readonly future: FutureGuard;
   private readonly matrixIds = new Map<number, number>();
   private readonly handlers: FlowHandler[];
   private readonly errorLog: RateLimitedLog;
 
   constructor(opts: PipelineOptions = {}) {
     this.windowSec = opts.windowSec ?? 300;
+    this.future = new FutureGuard(opts.futureToleranceMs, opts.clock);
     if (!(this.windowSec > 0)) throw new RangeError(`windowSec must be positive, got ${this.windowSec}`);
     this.offenders = new OffenderTracker(this.windowSec, opts.offenderCapacity);
     this.activity = new ActivityTracker(this.windowSec);
@@ -78,7 +90,10 @@ export class AttributionPipeline implements FlowSink {
     const src = this.classifier.classify(rec, SIDE_SOURCE);
     const dst = this.classifier.classify(rec, SIDE_DESTINATION);
     const t = rec.timeSeconds + rec.timeNanos * 1e-9;
-    if (t > this.nowSec) this.nowSec = t;
+    if (t > this.nowSec) {
+      if (!this.future.isFuture(rec.timeSeconds, rec.timeNanos)) this.nowSec = t;
+      else this.future.count(rec.timeSeconds, rec.timeNanos);
+    }
     const v = verdictSlot(rec.verdict);
     this.flows++;
     for (let i = 0; i < this.handlers.length; i++) {

@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { Client, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { LostEventSource, type FlowFilter } from '../gen/flow/flow_pb.js';
 import {
   GetFlowsRequestSchema,
@@ -14,7 +14,8 @@ import {
 import { NodeState } from '../gen/relay/relay_pb.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { RelayError } from './errors.js';
+import { RELAY_PORT_HINT, RelayError } from './errors.js';
+import { DEFAULT_FUTURE_TOLERANCE_MS, FutureGuard } from './future-guard.js';
 import { deserializer, paths, rawBytes, serializer } from './observer-service.js';
 import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName, type FlowResponseDecoder } from './response-decoder.js';
 import { WireDecoder } from './wire-decoder.js';
@@ -51,6 +52,40 @@ export interface RelayClientOptions {
   /** Deadline of the unary calls (ServerStatus, GetNodes), ms. Default 5000. */
   callTimeoutMs?: number;
   /**
+   * Connect deadline, ms: an attempt that has no answer (response headers or
+   * a first message) by then is abandoned, counted as `timeout`, and retried
+   * with backoff. Catches a relay that accepts TCP and never answers (frozen,
+   * or not a gRPC server). Default 10000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * HTTP/2 keepalive ping interval on an open stream, ms; a ping unanswered
+   * for keepaliveTimeoutMs drops the connection and the stream resumes. Pings
+   * go out only while a stream is open (keepalive_permit_without_calls off).
+   * Relay (grpc-go) counts a ping as a strike only when it has sent nothing
+   * since the previous one and it comes sooner than its 5-minute minimum; too
+   * many strikes get GOAWAY ENHANCE_YOUR_CALM, which ends the stream and
+   * resumes it with nothing lost. Default 30000.
+   */
+  keepaliveTimeMs?: number;
+  /** How long a keepalive ping may go unanswered, ms. Default 10000. */
+  keepaliveTimeoutMs?: number;
+  /**
+   * Largest relay response accepted, bytes: a bigger one is dropped and
+   * counted as a decode error (logged with its size and node) and the stream
+   * goes on. grpc-js itself accepts up to max(this, 64 MiB); beyond that the
+   * call fails and is retried. Default 4194304 (4 MiB, gRPC's usual limit).
+   */
+  maxMessageBytes?: number;
+  /**
+   * How far ahead of our clock a flow may be stamped, ms. A flow further
+   * ahead (a node with a wrong clock) is counted but moves neither the
+   * resume point nor the windows. Default 60000.
+   */
+  futureToleranceMs?: number;
+  /** Wall clock, ms since the epoch. Default Date.now (injectable for tests). */
+  clock?: () => number;
+  /**
    * How responses are decoded: `wire` reads only the fields attribution uses
    * straight from the bytes (the default); `full` decodes whole messages with
    * protobuf-es first (for comparison and benchmarks).
@@ -80,13 +115,37 @@ export class RelayStats {
   readonly lostEvents = new Map<string, number>();
   /** Streams started after the first one. */
   reconnects = 0;
+  /**
+   * Every attempt to open the flow stream, by its outcome: `ok` (the relay
+   * answered), `timeout` (no answer by the connect deadline), `error` (failed
+   * before answering).
+   */
+  readonly connectAttempts = { ok: 0, timeout: 0, error: 0 };
+  /** Relay responses over maxMessageBytes (also counted in decodeErrors). */
+  oversized = 0;
   /** Node name → last `relay.NodeState` reported by the relay. */
   readonly nodes = new Map<string, NodeState>();
   /** Newest flow time handed to the sink, seconds (0 before any). */
   lastFlowTime = 0;
   serverStatus: ServerStatusResponse | undefined;
   lastError: RelayError | undefined;
+
+  constructor(private readonly future: FutureGuard = new FutureGuard()) {}
+
+  /** Flows stamped ahead of our clock by more than the tolerance (counted in `flows` too). */
+  get futureFlows(): number {
+    return this.future.flows;
+  }
+
+  /** The largest skew of such a flow in the last five minutes, seconds (0: none). */
+  futureSkewSeconds(): number {
+    return this.future.recentSkewSeconds();
+  }
 }
+
+/** grpc-js's own receive limit, bytes: above our maxMessageBytes so that we see and skip an oversized message. */
+const GRPC_RECEIVE_CAP_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Streams every flow from Hubble Relay (or one agent's Hubble server) into a
@@ -98,9 +157,18 @@ export class RelayStats {
  * `close()` stops it, is safe before start and safe twice.
  */
 export class RelayClient {
-  readonly stats = new RelayStats();
+  readonly stats: RelayStats;
   private _state: RelayState = 'idle';
-  private readonly opts: Required<Pick<RelayClientOptions, 'resumeOverlapMs' | 'statusIntervalMs' | 'callTimeoutMs'>> & RelayClientOptions;
+  private readonly opts: Required<
+    Pick<RelayClientOptions, 'resumeOverlapMs' | 'statusIntervalMs' | 'callTimeoutMs' | 'connectTimeoutMs' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxMessageBytes' | 'futureToleranceMs'>
+  > &
+    RelayClientOptions;
+  private readonly future: FutureGuard;
+  private connectTimer: NodeJS.Timeout | undefined;
+  // The current attempt got an answer (it counts as `ok`).
+  private answered = false;
+  private readonly tlsReadLog: RateLimitedLog;
+  private readonly futureLog: RateLimitedLog;
   private readonly log: Logger;
   private readonly backoff: Backoff;
   private readonly window: ResumeWindow;
@@ -113,23 +181,44 @@ export class RelayClient {
   private started = false;
   private paused = false;
   private closedWaiters: Array<() => void> = [];
-  private readonly credentials: ReturnType<typeof relayCredentials>;
+  private credentials: ReturnType<typeof relayCredentials>;
 
   constructor(
     options: RelayClientOptions,
     private readonly sink: FlowSink,
   ) {
-    this.opts = { resumeOverlapMs: 2000, statusIntervalMs: 30_000, callTimeoutMs: 5000, ...options };
+    this.opts = {
+      resumeOverlapMs: 2000,
+      statusIntervalMs: 30_000,
+      callTimeoutMs: 5000,
+      connectTimeoutMs: 10_000,
+      keepaliveTimeMs: 30_000,
+      keepaliveTimeoutMs: 10_000,
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+      futureToleranceMs: DEFAULT_FUTURE_TOLERANCE_MS,
+      ...options,
+    };
     if (!this.opts.address) throw new RelayError('relay address is empty: set --relay-address', false);
-    for (const k of ['resumeOverlapMs', 'statusIntervalMs', 'callTimeoutMs'] as const) {
+    for (const k of ['resumeOverlapMs', 'statusIntervalMs', 'callTimeoutMs', 'futureToleranceMs'] as const) {
       const v = this.opts[k];
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`${k} must be a non-negative number of milliseconds, got ${v}`);
     }
+    for (const k of ['connectTimeoutMs', 'keepaliveTimeMs', 'keepaliveTimeoutMs'] as const) {
+      const v = this.opts[k];
+      if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k} must be a positive number of milliseconds, got ${v}`);
+    }
+    if (!Number.isInteger(this.opts.maxMessageBytes) || this.opts.maxMessageBytes <= 0) {
+      throw new RangeError(`maxMessageBytes must be a positive integer, got ${this.opts.maxMessageBytes}`);
+    }
+    this.future = new FutureGuard(this.opts.futureToleranceMs, options.clock);
+    this.stats = new RelayStats(this.future);
     this.log = options.logger ?? silentLogger;
     this.backoff = new Backoff(options.backoff);
     this.window = new ResumeWindow(options.resumeMemory);
     this.decoder = options.decoder === 'full' ? new ResponseDecoder() : new WireDecoder();
     this.decodeLog = new RateLimitedLog((m, f) => this.log.warn(m, f));
+    this.tlsReadLog = new RateLimitedLog((m, f) => this.log.warn(m, f));
+    this.futureLog = new RateLimitedLog((m, f) => this.log.warn(m, f));
     // TLS files are read and checked here: a bad file fails at construction.
     this.credentials = relayCredentials(options.tls);
   }
@@ -201,11 +290,22 @@ export class RelayClient {
 
   private ensureClient(): Client {
     if (!this.client) {
+      if (this.opts.tls?.enabled) {
+        // Read the TLS files again for every new channel: a rotated or fixed CA or certificate is
+        // picked up without a restart. A file caught mid-rotation keeps the last good ones.
+        try {
+          this.credentials = relayCredentials(this.opts.tls);
+        } catch (e) {
+          this.tlsReadLog.emit('cannot re-read the TLS files; using the ones read before', { error: (e as Error).message });
+        }
+      }
       this.client = new Client(this.opts.address, this.credentials.creds, {
         ...this.credentials.options,
         'grpc-node.flow_control_window': this.opts.flowControlWindowBytes ?? 4 * 1024 * 1024,
-        'grpc.keepalive_time_ms': 30_000,
-        'grpc.keepalive_timeout_ms': 10_000,
+        'grpc.keepalive_time_ms': this.opts.keepaliveTimeMs,
+        'grpc.keepalive_timeout_ms': this.opts.keepaliveTimeoutMs,
+        // Oversized messages reach onData, which counts and skips them (maxMessageBytes).
+        'grpc.max_receive_message_length': Math.max(GRPC_RECEIVE_CAP_BYTES, this.opts.maxMessageBytes),
         // Our own loop does the backing off; let the channel retry promptly.
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1000,
@@ -233,12 +333,27 @@ export class RelayClient {
 
     const call = this.ensureClient().makeServerStreamRequest(paths.getFlows, serializer(GetFlowsRequestSchema), rawBytes.deserialize, req, new Metadata());
     this.call = call;
+    this.answered = false;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (this.call !== call || this.answered) return;
+      this.stats.connectAttempts.timeout++;
+      this.answered = true; // counted
+      const ms = this.opts.connectTimeoutMs;
+      this.onStreamEnd(
+        new RelayError(
+          `relay ${this.opts.address} sent no HTTP/2 gRPC answer within ${ms} ms (connect deadline): a frozen or unreachable relay, or not a gRPC server ${RELAY_PORT_HINT}`,
+          true,
+          status.DEADLINE_EXCEEDED,
+        ),
+      );
+    }, this.opts.connectTimeoutMs);
     call.on('metadata', () => {
       if (this.call === call) this.streaming();
     });
     call.on('data', this.onData);
     call.on('error', (e: ServiceError) => {
-      if (this.call === call) this.onStreamEnd(RelayError.from(e, this.opts.address));
+      if (this.call === call) this.onStreamEnd(RelayError.from(e, this.opts.address, this.opts.tls?.enabled === true));
     });
     call.on('end', () => {
       // 'end' after an OK status: the server closed a follow stream.
@@ -248,6 +363,11 @@ export class RelayClient {
 
   private streaming(): void {
     if (this._state !== 'connecting') return;
+    clearTimeout(this.connectTimer);
+    if (!this.answered) {
+      this.answered = true;
+      this.stats.connectAttempts.ok++;
+    }
     this.setState('streaming');
   }
 
@@ -255,6 +375,7 @@ export class RelayClient {
     const call = this.call;
     this.call = undefined;
     this.paused = false;
+    clearTimeout(this.connectTimer);
     if (call) {
       call.removeAllListeners('data');
       call.on('error', () => {}); // the cancel surfaces as an error event
@@ -263,6 +384,10 @@ export class RelayClient {
   }
 
   private onStreamEnd(err: RelayError): void {
+    if (this.call && !this.answered) {
+      this.answered = true;
+      this.stats.connectAttempts.error++;
+    }
     this.stopCall();
     if (this._state === 'closed') return;
     if (!err.retryable) {
@@ -285,6 +410,12 @@ export class RelayClient {
   // Bound once: the per-message path creates no closures.
   private readonly onData = (bytes: Buffer): void => {
     if (this._state === 'connecting') this.streaming();
+    if (bytes.length > this.opts.maxMessageBytes) {
+      this.stats.decodeErrors++;
+      this.stats.oversized++;
+      this.decodeLog.emit('relay response over the size limit dropped', { node: peekNodeName(bytes) || 'unknown', bytes: bytes.length, limitBytes: this.opts.maxMessageBytes });
+      return;
+    }
     const d = this.decoder;
     let kind;
     try {
@@ -297,17 +428,24 @@ export class RelayClient {
     const stats = this.stats;
     if (kind === KIND_FLOW) {
       const rec = d.flow;
-      if (this.window.admit(rec.timeSeconds, rec.timeNanos, this.window.streamId(rec.nodeName), rec.uuidHash)) {
+      // A flow stamped well ahead of our clock moves neither the resume point nor the windows.
+      const future = this.future.isFuture(rec.timeSeconds, rec.timeNanos);
+      if (this.window.admit(rec.timeSeconds, rec.timeNanos, this.window.streamId(rec.nodeName), rec.uuidHash, future)) {
         stats.duplicates++;
         return;
       }
       stats.flows++;
+      if (future) {
+        const aheadSec = this.future.count(rec.timeSeconds, rec.timeNanos);
+        this.futureLog.emit('flow stamped ahead of our clock: counted, but moving neither the resume point nor the windows', { node: rec.nodeName, aheadSec: Math.round(aheadSec) });
+      }
       if (rec.timeSeconds > stats.lastFlowTime) stats.lastFlowTime = rec.timeSeconds;
       this.backoff.reset();
       if (!this.sink.flow(rec)) this.pause();
     } else if (kind === KIND_LOST_EVENTS) {
       const lost = d.lost!;
-      if (this.window.admit(d.timeSeconds, d.timeNanos, this.window.streamId(`lost\0${d.nodeName}`), 0)) {
+      const future = this.future.isFuture(d.timeSeconds, d.timeNanos);
+      if (this.window.admit(d.timeSeconds, d.timeNanos, this.window.streamId(`lost\0${d.nodeName}`), 0, future)) {
         stats.duplicates++;
         return;
       }

@@ -125,6 +125,19 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   });
   gauge('hubble_ipam_relay_connected', '1 while the flow stream from Hubble Relay is up.', [], (g) => g.set(stream()?.state === 'streaming' ? 1 : 0));
   total('hubble_ipam_relay_reconnects_total', 'Flow streams started after the first one.', () => stream()?.stats.reconnects ?? 0);
+  new Counter({
+    name: 'hubble_ipam_relay_connect_attempts_total',
+    help: 'Attempts to open the flow stream, by result: ok (the relay answered), timeout (no answer by the connect deadline), error (failed before answering).',
+    labelNames: ['result'],
+    registers: r,
+    collect() {
+      this.reset();
+      const a = stream()?.stats.connectAttempts ?? { ok: 0, timeout: 0, error: 0 };
+      for (const result of ['ok', 'timeout', 'error'] as const) this.inc({ result }, a[result]);
+    },
+  });
+  total('hubble_ipam_flows_future_total', 'Flows stamped ahead of the exporter\'s clock by more than the tolerance (a node with a wrong clock): counted, but moving neither the resume point nor the windows.', () => stream()?.stats.futureFlows ?? pipeline.future.flows);
+  gauge('hubble_ipam_clock_skew_seconds', 'How far ahead of the exporter\'s clock the most future-stamped flow of the last 5 minutes was, seconds (0: none beyond the tolerance).', [], (g) => g.set(stream()?.stats.futureSkewSeconds() ?? pipeline.future.recentSkewSeconds()));
   gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them.', relayNodeLabels, (g) => {
     const counts = new Map<string, number>(nodeStates.map((s) => [s, 0]));
     for (const s of stream()?.stats.nodes.values() ?? []) {
