@@ -209,11 +209,13 @@ describe('relay client over loopback gRPC', () => {
   it('counts and skips undecodable responses, keeping the stream', async () => {
     const epoch = Date.now();
     const { relay, address } = await startRelay(finite(1000, 4000), epoch);
-    // Corrupt flow 10's encoding in the relay's cache: a truncated message.
-    const good = (relay as unknown as { encodedFlow(i: number): Uint8Array }).encodedFlow(10);
-    (relay as unknown as { cache: Uint8Array[] }).cache[10] = good.subarray(0, good.length - 7);
+    // Corrupt flow 10's encoding in the relay's cache of whole (unmasked) flows: a truncated message.
+    const sim = relay as unknown as { encodedFlow(i: number, c: unknown): Uint8Array; caches: Map<string, { bytes: Uint8Array[] }> };
+    const whole = sim.caches.get('')!;
+    const good = sim.encodedFlow(10, whole);
+    whole.bytes[10] = good.subarray(0, good.length - 7);
     const sink = new RecordingSink();
-    const { client } = startClient(address, sink, { since: new Date(epoch - 1000) });
+    const { client } = startClient(address, sink, { since: new Date(epoch - 1000), fieldMask: false });
     await waitFor(() => sink.flows >= 999, '999 good flows');
     await new Promise((r) => setTimeout(r, 200));
     expect(sink.flows).toBe(999);
