@@ -42,7 +42,14 @@ export class ExporterService {
 
   constructor(private readonly opts: ServiceOptions) {
     this.log = opts.logger ?? silentLogger;
-    this.pipeline = new AttributionPipeline({ registry: this.registry, logger: this.log, ...(opts.windowSec ? { windowSec: opts.windowSec } : {}) });
+    this.pipeline = new AttributionPipeline({
+      registry: this.registry,
+      logger: this.log,
+      ...(opts.windowSec ? { windowSec: opts.windowSec } : {}),
+      // The windows judge future-stamped flows by the same clock and tolerance as the stream.
+      ...(opts.relay.futureToleranceMs !== undefined ? { futureToleranceMs: opts.relay.futureToleranceMs } : {}),
+      ...(opts.relay.clock ? { clock: opts.relay.clock } : {}),
+    });
     this.sources = new IpamSources({ ...opts.ipam, logger: this.log });
     this.sources.store.onChange((s) => this.pipeline.setSnapshot(s));
     this.client = new RelayClient(

@@ -2,7 +2,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,11 @@ import { RecordingSink } from '../src/ingest/recording-sink.js';
 import { RelayClient, type RelayClientOptions, type RelayState } from '../src/ingest/relay-client.js';
 import type { RelayError } from '../src/ingest/errors.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
+import { stateFromObjects } from '../src/ipam/from-objects.js';
+import { loadIpamFiles } from '../src/ipam/ipam-files.js';
+import { IpamSnapshot } from '../src/ipam/snapshot.js';
+import { FlowRecord } from '../src/ingest/flow-record.js';
+import { parseIpInto } from '../src/net/ip.js';
 import { AttributionPipeline } from '../src/attribution/pipeline.js';
 import { createExporterMetrics } from '../src/metrics/exporter-metrics.js';
 import { defaultScenario, ScenarioModel } from '../src/sim/scenario.js';
@@ -200,6 +206,9 @@ describe('what a newcomer sees for a wrong address or a TLS mix-up', () => {
     expect(client.state).not.toBe('closed');
     expect(errors[1]!.message).toBe(errors[0]!.message);
     expect(errors[0]!.retryable).toBe(true);
+    // Each failed attempt counted (the CA test's first attempts may also answer nothing: ok stays 0).
+    expect(client.stats.connectAttempts.error).toBeGreaterThanOrEqual(2);
+    expect(client.stats.connectAttempts.ok).toBe(0);
     return errors[0]!.message;
   }
 
@@ -288,6 +297,32 @@ describe('exactly once through time, size and status faults', () => {
     const text = await registry.metrics();
     expect(text).toContain('hubble_ipam_flows_future_total 1\n');
     expect(text).toContain('hubble_ipam_clock_skew_seconds 85.5\n');
+  });
+
+  it('a future-stamped flow does not move the windows: its offender still ages out', () => {
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+    const files = loadIpamFiles([join(root, 'examples', 'ipam-config.yaml')]);
+    const base = 1_700_000_000; // seconds; the exporter's clock reads base + 1000
+    const pipeline = new AttributionPipeline({ registry: new Registry(), windowSec: 60, clock: () => (base + 1000) * 1000 });
+    pipeline.setSnapshot(IpamSnapshot.build(stateFromObjects({ objects: files.items, configs: files.configs }).state));
+    const flow = (t: number, src: string, dst: string) => {
+      const rec = new FlowRecord();
+      rec.hasIp = true;
+      rec.nodeName = 'kind-worker';
+      rec.timeSeconds = t;
+      parseIpInto(src, rec.source.ip);
+      parseIpInto(dst, rec.destination.ip);
+      pipeline.flow(rec);
+    };
+    flow(base, '10.244.1.20', '172.20.1.20'); // a stale source (examples/ipam-config.yaml)
+    flow(base + 3600, '10.244.1.20', '172.20.1.20'); // the same, from a node whose clock is an hour ahead
+    expect(pipeline.nowSec).toBe(base);
+    expect(pipeline.future.flows).toBe(1);
+    expect(pipeline.offenders.active(pipeline.nowSec).map((a) => [a.o.ip, a.o.total])).toEqual([['10.244.1.20', 2]]);
+    // A minute and a bit later, only current addresses talk: the stale one has left the window.
+    flow(base + 61, '172.20.1.20', '172.20.1.21');
+    expect(pipeline.nowSec).toBe(base + 61);
+    expect(pipeline.offenders.active(pipeline.nowSec)).toEqual([]);
   });
 
   it('drops a response over the size limit as a decode error with its size and node, and loses nothing else', async () => {
