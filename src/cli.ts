@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { commanderErrorLine } from './cli-errors.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
 import { serveCommand } from './commands/serve.js';
@@ -8,17 +9,28 @@ import { simulateRelayCommand } from './commands/simulate-relay.js';
 const program = new Command('hubble-ipam-exporter')
   .description('Joins Hubble flows with Cilium IPAM state during IPAM migrations.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride()
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(demoCommand())
   .addCommand(analyzeCommand())
   .addCommand(simulateRelayCommand());
 
+// Every command throws its errors here instead of printing them, so that each
+// becomes one line naming the command (commander's suggestions go on a line
+// of their own, and a typo of a command reaches the default one as an argument).
+let active: Command = program;
+for (const c of [program, ...program.commands]) c.exitOverride().showSuggestionAfterError().configureOutput({ outputError: () => {} });
+program.hook('preSubcommand', (_program, sub) => {
+  active = sub;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode);
+  if (e instanceof CommanderError) {
+    // Help and version print themselves (code 0); `help({ error: true })` prints usage to stderr.
+    if (e.exitCode !== 0 && e.code !== 'commander.help') process.stderr.write(`${commanderErrorLine(e, program, active)}\n`);
+    process.exit(e.exitCode);
+  }
   process.stderr.write(`hubble-ipam-exporter: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 }

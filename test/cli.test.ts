@@ -1,4 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,9 +10,15 @@ import { RelayClient } from '../src/ingest/relay-client.js';
 import { waitFor } from './support/wait.js';
 
 // The built CLI, as a user runs it (`npm test` builds first).
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist', 'cli.js');
+const ipamFile = join(root, 'examples', 'ipam-config.yaml');
+// A machine without any Kubernetes configuration: an empty home, no KUBECONFIG, not in a pod.
+const noKubeHome = mkdtempSync(join(tmpdir(), 'hie-home-'));
+const { KUBECONFIG: _kc, KUBERNETES_SERVICE_HOST: _ksh, ...baseEnv } = process.env;
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+  // A command that should have refused to start is killed after 10 s (status null fails the test).
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 10_000, env: { ...baseEnv, HOME: noKubeHome, ...env } });
 
 const children: Array<ReturnType<typeof spawn>> = [];
 afterEach(() => {
@@ -29,8 +38,8 @@ describe('command line', () => {
   it.each([
     [['serve', '--relay-address', 'nope'], "error: option '--relay-address <host:port>' argument 'nope' is invalid. expected host:port or unix:///path"],
     [['serve', '--whitelist', '{"verdict":'], "error: option '--whitelist <flow-filter-json>' argument '{\"verdict\":' is invalid. not JSON: Unexpected end of JSON input"],
-    [['serve', '--relay-address', '127.0.0.1:1', '--tls', '--tls-ca-file', '/nonexistent/ca.pem'], 'hubble-ipam-exporter: cannot read --tls-ca-file "/nonexistent/ca.pem": ENOENT'],
-    [['serve', '--no-such-flag'], "error: unknown option '--no-such-flag'"],
+    [['serve', '--relay-address', '127.0.0.1:1', '--ipam-file', ipamFile, '--tls', '--tls-ca-file', '/nonexistent/ca.pem'], 'hubble-ipam-exporter: cannot read --tls-ca-file "/nonexistent/ca.pem": ENOENT'],
+    [['serve', '--no-such-flag'], "error: unknown option '--no-such-flag' for 'serve'"],
   ])('exits non-zero with one clear line for %j', (args, line) => {
     const r = run(args);
     expect(r.status).not.toBe(0);
@@ -75,7 +84,7 @@ describe('boolean flags from the environment', () => {
     ['1', true],
   ])('HUBBLE_IPAM_TLS=%s means tls=%s', (value, on) => {
     // With TLS on, a missing CA file is refused before anything connects; with it off, no file is read.
-    const r = run(['serve', '--relay-address', '127.0.0.1:1', '--ipam-source', 'files', '--ipam-file', '/nonexistent/ipam.yaml', '--listen-address', '127.0.0.1:0'], {
+    const r = run(['serve', '--relay-address', '127.0.0.1:1', '--ipam-source', 'files', '--ipam-file', ipamFile, '--listen-address', '127.0.0.1:0'], {
       HUBBLE_IPAM_TLS: value,
       HUBBLE_IPAM_TLS_CA_FILE: '/nonexistent/ca.pem',
     });
@@ -88,5 +97,100 @@ describe('boolean flags from the environment', () => {
     const r = run(['serve'], { HUBBLE_IPAM_TLS: 'maybe' });
     expect(r.status).toBe(1);
     expect(r.stderr.split('\n')[0]).toBe("error: option '--tls' value 'maybe' from env 'HUBBLE_IPAM_TLS' is invalid. expected true or false");
+  });
+});
+
+describe('bad input at startup: one line that names the flag, the value and what is expected', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hie-cli-'));
+  const ipamDir = join(dir, 'ipam');
+  mkdirSync(ipamDir);
+  const badYaml = join(dir, 'bad.yaml');
+  writeFileSync(badYaml, 'relay-address: [unclosed\n');
+  const yesTls = join(dir, 'yes-tls.yaml');
+  writeFileSync(yesTls, 'tls: yes\n');
+  const brokenIpam = join(dir, 'broken-ipam.yaml');
+  writeFileSync(brokenIpam, 'apiVersion: hubble-ipam-exporter/v1\nkind: IpamConfig\npools:\n  - name: default\n    cidrs: [10.0.0.0/33]\n');
+  const flows = join(dir, 'flows.json');
+  writeFileSync(flows, '{"flow":{"verdict":"FORWARDED"}}\n');
+  const serve = ['serve', '--relay-address', '127.0.0.1:1', '--listen-address', '127.0.0.1:0'];
+
+  it.each([
+    [[...serve, '--ipam-file', ipamFile, '--service-cidr', '10.96.0.0/33'], "error: option '--service-cidr <cidr>' argument '10.96.0.0/33' is invalid. expected address/length such as 10.96.0.0/12 or fd00:10:96::/112"],
+    [['serve', '--ipam-file', ipamFile, '--listen-address', '999.1.1.1:80'], "error: option '--listen-address <host:port>' argument '999.1.1.1:80' is invalid. expected host:port with an IPv4 address, [IPv6 address] or host name and a port from 0 to 65535, e.g. 0.0.0.0:9967"],
+    [['serve', '--ipam-file', ipamFile, '--listen-address', 'unix:///tmp/x.sock'], "error: option '--listen-address <host:port>' argument 'unix:///tmp/x.sock' is invalid. expected host:port with an IPv4 address, [IPv6 address] or host name and a port from 0 to 65535, e.g. 0.0.0.0:9967"],
+    [[...serve, '--ipam-file', '/nonexistent/ipam.yaml'], "error: option '--ipam-file <file>' argument '/nonexistent/ipam.yaml' is invalid. no such file"],
+    [[...serve, '--ipam-file', ipamDir], `error: option '--ipam-file <file>' argument '${ipamDir}' is invalid. is a directory; pass the files inside it, e.g. ${ipamDir}/*.yaml`],
+    [[...serve, '--ipam-file', brokenIpam], `hubble-ipam-exporter: --ipam-file ${brokenIpam}: pools[0].cidrs[0]="10.0.0.0/33": invalid CIDR: expected address/length such as 10.244.0.0/16 or fd00:10:244::/56 (1 problem; fix it and start again)`],
+    [[...serve, '--ipam-source', 'files'], 'hubble-ipam-exporter: --ipam-source files needs at least one --ipam-file'],
+    [[...serve, '--ipam-source', 'kube'], "error: option '--ipam-source <source>' argument 'kube' is invalid. Allowed choices are files, kubernetes."],
+    [[...serve, '--config', '/nonexistent/config.yaml'], "error: option '--config <file>' argument '/nonexistent/config.yaml' is invalid. no such file"],
+    [[...serve, '--config', badYaml], `hubble-ipam-exporter: --config ${badYaml}: not YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`],
+    [[...serve, '--ipam-file', ipamFile, '--config', yesTls], `hubble-ipam-exporter: --config ${yesTls}: tls: expected true or false, got "yes"`],
+    [[...serve, '--ipam-file', ipamFile, '--window', '5m'], "error: option '--window <seconds>' argument '5m' is invalid. expected a number >= 1"],
+    [[...serve, '--ipam-file', ipamFile, '--max-anomaly-series', '0'], "error: option '--max-anomaly-series <n>' argument '0' is invalid. expected a whole number from 1 to 100000"],
+    [[...serve, '--ipam-file', ipamFile, '--log-level', 'verbose'], "error: option '--log-level <level>' argument 'verbose' is invalid. Allowed choices are debug, info, warn, error."],
+    [['serve', '--ipam-file', ipamFile, '--relay-address', 'hubble-relay:abc'], "error: option '--relay-address <host:port>' argument 'hubble-relay:abc' is invalid. expected host:port or unix:///path"],
+    [['demo', '--listen-address', 'localhost'], "error: option '--listen-address <host:port>' argument 'localhost' is invalid. expected host:port with an IPv4 address, [IPv6 address] or host name and a port from 0 to 65535, e.g. 0.0.0.0:9967"],
+    [['simulate-relay', '--scenario', '/nonexistent/scenario.yaml'], "error: option '--scenario <file>' argument '/nonexistent/scenario.yaml' is invalid. no such file"],
+    [['simulate-relay', '--tls-cert-file', '/nonexistent/tls.crt', '--tls-key-file', '/nonexistent/tls.key'], "error: option '--tls-cert-file <file>' argument '/nonexistent/tls.crt' is invalid. no such file"],
+    [['analyze', '--flows', flows, '--ipam', '/nonexistent/ipam.yaml'], "error: option '--ipam <file...>' argument '/nonexistent/ipam.yaml' is invalid. no such file"],
+    [['analyze', '--flows', dir, '--ipam', ipamFile], `error: option '--flows <file...>' argument '${dir}' is invalid. is a directory; pass the files inside it, e.g. ${dir}/*.json`],
+  ])('%j', (args, line) => {
+    const r = run(args);
+    expect(r.stderr.split('\n')[0]).toBe(line);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.status).toBe(1);
+  });
+
+  it('names --listen-address when its port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((res) => taken.listen(0, '127.0.0.1', res));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = run(['serve', '--relay-address', '127.0.0.1:1', '--ipam-file', ipamFile, '--listen-address', `127.0.0.1:${port}`]);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.stderr.trim().split('\n').at(-1)).toBe(`hubble-ipam-exporter: cannot listen on --listen-address 127.0.0.1:${port}: address already in use (EADDRINUSE); pick another port`);
+      expect(r.status).toBe(1);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('without a kubeconfig and without --ipam-file, says so once and exits', () => {
+    const r = run(serve);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'hubble-ipam-exporter: no IPAM source: no kubeconfig found (KUBECONFIG, ~/.kube/config, in-cluster service account) and no --ipam-file given; pass --ipam-file cluster.yaml (see README) or run inside the cluster',
+    ]);
+    expect(r.status).toBe(1);
+  });
+
+  it('with --ipam-source kubernetes and no kubeconfig, says what to drop', () => {
+    const r = run([...serve, '--ipam-source', 'kubernetes', '--ipam-file', ipamFile]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'hubble-ipam-exporter: --ipam-source kubernetes: no kubeconfig found (KUBECONFIG, ~/.kube/config, in-cluster service account); drop --ipam-source to read only the --ipam-file files, or run inside the cluster',
+    ]);
+    expect(r.status).toBe(1);
+  });
+
+  it('names a KUBECONFIG that points nowhere', () => {
+    const r = run(serve, { KUBECONFIG: '/nonexistent/kubeconfig' });
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'hubble-ipam-exporter: no IPAM source: KUBECONFIG names /nonexistent/kubeconfig (no such file) and no --ipam-file given; pass --ipam-file cluster.yaml (see README) or fix KUBECONFIG',
+    ]);
+    expect(r.status).toBe(1);
+  });
+
+  it.each([
+    [['serv'], "error: unknown command 'serv' (Did you mean serve?)"],
+    [['anaylze', '--flows', flows], "error: unknown command 'anaylze' (Did you mean analyze?)"],
+    [['serve', 'now'], "error: unexpected argument 'now' for 'serve': it takes options only (see serve --help)"],
+    [['serve', '--relay', '127.0.0.1:1'], "error: unknown option '--relay' for 'serve' (Did you mean --relay-address?)"],
+    [['serve', '--ipam-fil', ipamFile], "error: unknown option '--ipam-fil' for 'serve' (Did you mean --ipam-file?)"],
+    [['--relay', '127.0.0.1:1'], "error: unknown option '--relay' for 'serve' (Did you mean --relay-address?)"],
+    [['demo', '--durtion', '5'], "error: unknown option '--durtion' for 'demo' (Did you mean --duration?)"],
+  ])('unknown command or option %j', (args, line) => {
+    const r = run(args);
+    expect(r.stderr.trim().split('\n')).toEqual([line]);
+    expect(r.status).toBe(1);
   });
 });

@@ -1,22 +1,20 @@
 import { statSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { analyze } from '../analyze/analyze.js';
 import { formatReport } from '../analyze/report.js';
-import { collect, intArg, opt } from '../cli-options.js';
+import { cidrArg, fileListArg, intArg, opt } from '../cli-options.js';
 
-const formatArg = (v: string) => {
-  if (v !== 'table' && v !== 'json' && v !== 'markdown') throw new InvalidArgumentError('expected table, json or markdown');
-  return v;
-};
+/** What a flow line looks like, for the message when a file holds none. */
+const FLOW_LINE_HINT = 'analyze reads `hubble observe -o jsonpb` output: one JSON object per line, e.g. {"flow":{...},"node_name":"...","time":"..."}';
 
 export function analyzeCommand(): Command {
   return new Command('analyze')
     .description('analyse saved flows (hubble observe -o jsonpb, Hubble exporter files; gzip allowed) against IPAM objects and print a migration report')
-    .requiredOption('--flows <file...>', 'flow files (repeatable)')
-    .requiredOption('--ipam <file...>', 'IPAM input: kubectl get -o yaml|json dumps and/or an IpamConfig (repeatable)')
-    .addOption(opt('--service-cidr <cidr>', 'a service ClusterIP range (repeatable)').argParser(collect))
-    .addOption(opt('--format <format>', 'table, json or markdown').default('table').argParser(formatArg))
+    .addOption(new Option('--flows <file...>', 'flow files (repeatable)').makeOptionMandatory().argParser(fileListArg('*.json')))
+    .addOption(new Option('--ipam <file...>', 'IPAM input: kubectl get -o yaml|json dumps and/or an IpamConfig (repeatable)').makeOptionMandatory().argParser(fileListArg('*.yaml')))
+    .addOption(opt('--service-cidr <cidr>', 'a service ClusterIP range (repeatable)').argParser(cidrArg))
+    .addOption(opt('--format <format>', 'table, json or markdown').default('table').choices(['table', 'json', 'markdown']))
     .addOption(opt('--max-offenders <n>', 'offenders listed in table and markdown output').default(50).argParser(intArg(1)))
     .action(async (f: { flows: string[]; ipam: string[]; serviceCidr?: string[]; format: 'table' | 'json' | 'markdown'; maxOffenders: number }) => {
       // A progress bar on a terminal only; nothing when piped.
@@ -51,6 +49,11 @@ export function analyzeCommand(): Command {
           : {}),
       });
       bar?.stop();
+      const input = report.input;
+      if (input.flows === 0) {
+        const first = input.firstErrors[0] ? ` (first: ${input.firstErrors[0]})` : '';
+        throw new Error(`no flow found in ${f.flows.join(', ')}: ${input.lines} line(s) read, ${input.badLines} not Hubble events${first}; ${FLOW_LINE_HINT}`);
+      }
       process.stdout.write(f.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, f.format, f.maxOffenders));
     });
 }

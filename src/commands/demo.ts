@@ -1,10 +1,11 @@
 import { Command } from 'commander';
-import { addressArg, numberArg, opt } from '../cli-options.js';
+import { listenAddressArg, numberArg, opt } from '../cli-options.js';
 import { createLogger } from '../log.js';
 import { ExporterService } from '../service.js';
 import { migrationDemo } from '../sim/migration-demo.js';
 import { SimulatedRelay } from '../sim/simulated-relay.js';
 import { runUntilStopped } from './lifecycle.js';
+import { listenError } from './listen-error.js';
 
 interface DemoFlags {
   duration: number;
@@ -26,7 +27,7 @@ export function demoCommand(): Command {
     .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
     .addOption(opt('--rate <flows-per-second>', 'simulated flows per second').default(400).argParser(numberArg(1)))
     .addOption(opt('--speed <factor>', 'play the migration timeline this many times faster').default(1).argParser(numberArg(0.01)))
-    .addOption(opt('--listen-address <host:port>', 'HTTP address of the exporter').default('127.0.0.1:9967').argParser(addressArg))
+    .addOption(opt('--listen-address <host:port>', 'HTTP address of the exporter').default('127.0.0.1:9967').argParser(listenAddressArg))
     .action(async (f: DemoFlags) => {
       const log = createLogger('warn');
       const demo = migrationDemo(f.rate, f.speed);
@@ -40,7 +41,13 @@ export function demoCommand(): Command {
         windowSec: Math.max(5, 20 / f.speed),
         logger: log,
       });
-      await service.start();
+      try {
+        await service.start();
+      } catch (e) {
+        await service.close();
+        await relay.close();
+        throw listenError(e, '--listen-address', f.listenAddress);
+      }
       const t = demo.timeline;
       const out = (s: string) => process.stdout.write(`${s}\n`);
       out('hubble-ipam-exporter demo: a 3-node cluster moving from kubernetes host-scope IPAM (10.244.0.0/16)');
@@ -72,13 +79,18 @@ export function demoCommand(): Command {
       };
       const tty = process.stdout.isTTY === true;
       const ticker = setInterval(() => process.stdout.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`), 1000);
-      await runUntilStopped(f.duration, async () => {
-        clearInterval(ticker);
-        for (const x of timers) clearTimeout(x);
-        if (tty) process.stdout.write('\n');
-        out(line());
-        await service.close();
-        await relay.close();
-      });
+      await runUntilStopped(f.duration, [
+        {
+          what: `the exporter on ${service.address}`,
+          stop: async () => {
+            clearInterval(ticker);
+            for (const x of timers) clearTimeout(x);
+            if (tty) process.stdout.write('\n');
+            out(line());
+            await service.close();
+          },
+        },
+        { what: `the simulated relay on ${relayAddress}`, stop: () => relay.close() },
+      ]);
     });
 }

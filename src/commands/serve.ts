@@ -2,12 +2,17 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { FlowFilter } from '../gen/flow/flow_pb.js';
-import { addressArg, applyBooleanEnv, collect, filterArg, intArg, numberArg, opt } from '../cli-options.js';
+import { addressArg, applyBooleanEnv, cidrArg, fileArg, fileListArg, filterArg, intArg, listenAddressArg, numberArg, opt } from '../cli-options.js';
 import type { TlsOptions } from '../ingest/tls.js';
+import { stateFromObjects } from '../ipam/from-objects.js';
+import { loadIpamFiles } from '../ipam/ipam-files.js';
 import { KubeIpamWatch } from '../ipam/kube-watch.js';
+import { formatProblem } from '../ipam/model.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { ExporterService } from '../service.js';
+import { findKubeConfig } from './kube-config-found.js';
 import { runUntilStopped } from './lifecycle.js';
+import { listenError } from './listen-error.js';
 
 export interface RelayFlags {
   relayAddress: string;
@@ -55,21 +60,22 @@ export function addRelayOptions(cmd: Command): Command {
     .addOption(opt('--blacklist <flow-filter-json>', 'server-side Hubble FlowFilter to exclude (repeatable)').argParser(filterArg));
 }
 
-const ipamSourceArg = (v: string) => {
-  if (v !== 'files' && v !== 'kubernetes') throw new InvalidArgumentError('expected files or kubernetes');
-  return v;
-};
-
 /**
  * Applies a `--config` YAML file: keys are flag names (`relay-address` or
  * `relayAddress`); a flag on the command line or in the environment wins.
  */
 export function applyConfigFile(cmd: Command, file: string): void {
-  let doc: unknown;
+  let text: string;
   try {
-    doc = parseYaml(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new Error(`cannot read --config ${file}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new Error(`--config ${file}: not YAML: ${(e as Error).message.split('\n')[0]!.replace(/:$/, '')}`, { cause: e });
   }
   if (doc === null || doc === undefined) return;
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`--config ${file}: expected a mapping of flag names to values`);
@@ -83,7 +89,7 @@ export function applyConfigFile(cmd: Command, file: string): void {
     try {
       let value: unknown = o.parseArg ? undefined : raw;
       if (o.parseArg) for (const v of values) value = o.parseArg(typeof v === 'string' ? v : JSON.stringify(v), value as never);
-      else if (o.negate || typeof o.defaultValue === 'boolean') value = raw === true || raw === 'true';
+      else if (o.negate || typeof o.defaultValue === 'boolean') value = booleanSetting(raw);
       cmd.setOptionValueWithSource(name, value, 'config');
     } catch (e) {
       throw new Error(`--config ${file}: ${key}: ${(e as Error).message}`, { cause: e });
@@ -91,26 +97,59 @@ export function applyConfigFile(cmd: Command, file: string): void {
   }
 }
 
+function booleanSetting(raw: unknown): boolean {
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw new InvalidArgumentError(`expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+/**
+ * Refuses, before anything starts, a file-only IPAM input that would never
+ * load: with no state yet there is no last good one to keep.
+ */
+function checkIpamFiles(files: string[], serviceCidrs: string[]): void {
+  const loaded = loadIpamFiles(files);
+  const problems = [...loaded.problems, ...stateFromObjects({ objects: loaded.items, configs: loaded.configs, serviceCidrs }).problems];
+  if (problems.length === 0) return;
+  const n = problems.length === 1 ? '1 problem; fix it' : `${problems.length} problems, the first shown; fix them`;
+  throw new Error(`--ipam-file ${formatProblem(problems[0]!)} (${n} and start again)`);
+}
+
+/** The IPAM source, or one line saying why there is none. */
+function ipamSourceOf(f: ServeFlags): 'files' | 'kubernetes' {
+  const files = f.ipamFile?.length ?? 0;
+  const source = f.ipamSource ?? (files > 0 ? 'files' : 'kubernetes');
+  if (source === 'files' && files === 0) throw new Error('--ipam-source files needs at least one --ipam-file');
+  if (source === 'kubernetes') {
+    const kube = findKubeConfig();
+    if ('missing' in kube) {
+      if (files === 0) throw new Error(`no IPAM source: ${kube.missing} and no --ipam-file given; pass --ipam-file cluster.yaml (see README) or ${kube.fix}`);
+      throw new Error(`--ipam-source kubernetes: ${kube.missing}; drop --ipam-source to read only the --ipam-file files, or ${kube.fix}`);
+    }
+  } else checkIpamFiles(f.ipamFile!, f.serviceCidr ?? []);
+  return source;
+}
+
 export function serveCommand(): Command {
   const cmd = addRelayOptions(new Command('serve'))
     .description('stream flows from Hubble Relay, attribute them to IPAM pools and nodes, serve metrics and the API (the default command)')
-    .addOption(opt('--ipam-file <file>', 'Kubernetes objects (kubectl get -o yaml|json) and/or an IpamConfig; re-read on change (repeatable)').argParser(collect))
-    .addOption(opt('--ipam-source <source>', 'files, or kubernetes to list and watch the cluster (default: kubernetes unless --ipam-file is given)').argParser(ipamSourceArg))
+    .addOption(opt('--ipam-file <file>', 'Kubernetes objects (kubectl get -o yaml|json) and/or an IpamConfig; re-read on change (repeatable)').argParser(fileListArg('*.yaml')))
+    .addOption(opt('--ipam-source <source>', 'files, or kubernetes to list and watch the cluster (default: kubernetes unless --ipam-file is given)').choices(['files', 'kubernetes']))
     .addOption(opt('--watch-endpoints', 'with --ipam-source kubernetes, also watch CiliumEndpoints (addresses in use)').default(false))
-    .addOption(opt('--service-cidr <cidr>', 'a service ClusterIP range, e.g. 10.96.0.0/12 (repeatable)').argParser(collect))
-    .addOption(opt('--listen-address <host:port>', 'HTTP address for /metrics, /healthz, /readyz and /api/v1').default('0.0.0.0:9967').argParser(addressArg))
+    .addOption(opt('--service-cidr <cidr>', 'a service ClusterIP range, e.g. 10.96.0.0/12 (repeatable)').argParser(cidrArg))
+    .addOption(opt('--listen-address <host:port>', 'HTTP address for /metrics, /healthz, /readyz and /api/v1').default('0.0.0.0:9967').argParser(listenAddressArg))
     .addOption(opt('--window <seconds>', 'window of the offender, activity and migration figures').default(300).argParser(numberArg(1)))
     .addOption(opt('--max-anomaly-series <n>', 'most hubble_ipam_anomalous_endpoints series exported').default(50).argParser(intArg(1, 100_000)))
     .addOption(opt('--log-level <level>', 'debug, info, warn or error').default('info').choices(['debug', 'info', 'warn', 'error']))
-    .addOption(opt('--config <file>', 'YAML file of settings by flag name; flags and environment win'));
+    .addOption(opt('--config <file>', 'YAML file of settings by flag name; flags and environment win').argParser(fileArg('*.yaml')));
   cmd.hook('preAction', (c) => {
     applyBooleanEnv(c);
     const file = c.getOptionValue('config') as string | undefined;
     if (file) applyConfigFile(c, file);
   });
   return cmd.action(async (f: ServeFlags) => {
+    const source = ipamSourceOf(f);
     const log = createLogger(f.logLevel);
-    const source = f.ipamSource ?? (f.ipamFile?.length ? 'files' : 'kubernetes');
     const service = new ExporterService({
       relay: { address: f.relayAddress, tls: tlsFromFlags(f), whitelist: f.whitelist ?? [], blacklist: f.blacklist ?? [] },
       ipam: {
@@ -123,12 +162,16 @@ export function serveCommand(): Command {
       maxAnomalySeries: f.maxAnomalySeries,
       logger: log,
     });
-    const stopped = runUntilStopped(0, () => service.close());
+    const stopped = runUntilStopped(0, [
+      { what: 'the relay stream', stop: () => service.client.close() },
+      { what: 'the IPAM sources', stop: () => service.sources.close() },
+      { what: `the HTTP server on ${f.listenAddress}`, stop: () => service.close() },
+    ]);
     try {
       await service.start();
     } catch (e) {
       await service.close();
-      throw e;
+      throw listenError(e, '--listen-address', f.listenAddress);
     }
     log.info('serving', { address: service.address, relay: f.relayAddress, ipam: source });
     await Promise.race([stopped, service.client.closed()]);

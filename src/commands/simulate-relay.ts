@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { addressArg, applyBooleanEnv, intArg, numberArg, opt } from '../cli-options.js';
+import { addressArg, applyBooleanEnv, fileArg, intArg, numberArg, opt } from '../cli-options.js';
 import { createLogger } from '../log.js';
 import { defaultScenario, type Scenario } from '../sim/scenario.js';
 import { SimulatedRelay } from '../sim/simulated-relay.js';
@@ -29,7 +29,7 @@ export function scenarioFromFlags(f: Pick<SimulateRelayFlags, 'seed' | 'rate' | 
     try {
       fromFile = parseYaml(readFileSync(f.scenario, 'utf8')) as Partial<Scenario>;
     } catch (e) {
-      throw new Error(`cannot read scenario ${f.scenario}: ${(e as Error).message}`, { cause: e });
+      throw new Error(`--scenario ${f.scenario}: not YAML or JSON: ${(e as Error).message.split('\n')[0]!.replace(/:$/, '')}`, { cause: e });
     }
   }
   return defaultScenario({
@@ -50,13 +50,13 @@ export function simulateRelayCommand(): Command {
     .addOption(opt('--seed <n>', 'seed of the deterministic scenario').default(1).argParser(intArg(0, 2 ** 31 - 1)))
     .addOption(opt('--rate <flows-per-second>', 'flows per second').default(200).argParser(numberArg(0.001)))
     .addOption(opt('--total <n>', 'stop generating after this many flows (default: endless)').argParser(intArg(0)))
-    .addOption(opt('--scenario <file>', 'YAML or JSON scenario (nodes, pods, externalIPs, …) over the built-in one'))
+    .addOption(opt('--scenario <file>', 'YAML or JSON scenario (nodes, pods, externalIPs, …) over the built-in one').argParser(fileArg('*.yaml')))
     .addOption(opt('--cluster-name <name>', 'cluster prefix of node names (default: kind-kind)'))
     .addOption(opt('--no-uuids', 'send flows without uuid, like Hubble before v1.15'))
     .addOption(opt('--lost-every <n>', 'send a LostEvent before every n-th flow (0: never)').default(0).argParser(intArg(0)))
-    .addOption(opt('--tls-cert-file <file>', 'serve TLS with this PEM certificate'))
-    .addOption(opt('--tls-key-file <file>', 'PEM key of --tls-cert-file'))
-    .addOption(opt('--tls-client-ca-file <file>', 'require client certificates signed by this CA (mTLS)'))
+    .addOption(opt('--tls-cert-file <file>', 'serve TLS with this PEM certificate').argParser(fileArg('*.crt')))
+    .addOption(opt('--tls-key-file <file>', 'PEM key of --tls-cert-file').argParser(fileArg('*.key')))
+    .addOption(opt('--tls-client-ca-file <file>', 'require client certificates signed by this CA (mTLS)').argParser(fileArg('*.crt')))
     .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
     .hook('preAction', (c) => applyBooleanEnv(c))
     .action(async (f: SimulateRelayFlags) => {
@@ -72,6 +72,6 @@ export function simulateRelayCommand(): Command {
           `  hubble observe --server ${address}${tls ? ' --tls' : ''} --follow\n` +
           `  hubble-ipam-exporter serve --relay-address ${address}\n`,
       );
-      await runUntilStopped(f.duration, () => relay.close());
+      await runUntilStopped(f.duration, [{ what: `the simulated relay on ${address}`, stop: () => relay.close() }]);
     });
 }
