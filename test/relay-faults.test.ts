@@ -400,3 +400,15 @@ describe('exactly once through time, size and status faults', () => {
     expect(client.state).toBe('streaming');
   });
 });
+
+describe('relay client options', () => {
+  it('refuses a bad deadline, keepalive, size limit or tolerance before starting, naming the option', () => {
+    const sink = new RecordingSink();
+    const make = (o: Partial<RelayClientOptions>) => () => new RelayClient({ address: '127.0.0.1:1', ...o }, sink);
+    expect(make({ connectTimeoutMs: 0 })).toThrow('connectTimeoutMs must be a positive number of milliseconds, got 0');
+    expect(make({ keepaliveTimeMs: Number.NaN })).toThrow('keepaliveTimeMs must be a positive number of milliseconds, got NaN');
+    expect(make({ keepaliveTimeoutMs: -1 })).toThrow('keepaliveTimeoutMs must be a positive number of milliseconds, got -1');
+    expect(make({ maxMessageBytes: 1.5 })).toThrow('maxMessageBytes must be a positive integer, got 1.5');
+    expect(make({ futureToleranceMs: -5 })).toThrow('futureToleranceMs must be a non-negative number of milliseconds, got -5');
+  });
+});
