@@ -122,4 +122,19 @@ describe('analyze', () => {
     expect(json.input.flows).toBe(400);
     expect(json.series.reduce((n: number, s: { flows: number }) => n + s.flows, 0)).toBe(800);
   });
+
+  it('exits non-zero when no line of its input is a flow, saying what it read and what a flow line is', () => {
+    const pkg = join(root, 'package.json');
+    const lines = readFileSync(pkg, 'utf8').split('\n').filter((l) => l.trim() !== '').length;
+    const r = spawnSync(process.execPath, [cli, 'analyze', '--flows', pkg, '--ipam', join(root, 'examples', 'ipam-config.yaml')], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^hubble-ipam-exporter: no flow found in ${pkg}: ${lines} line\\(s\\) read, ${lines} not Hubble events \\(first: ${pkg}:1: .*JSON.*\\); ` +
+          'analyze reads `hubble observe -o jsonpb` output: one JSON object per line, e.g. \\{"flow":\\{\\.\\.\\.\\},"node_name":"\\.\\.\\.","time":"\\.\\.\\."\\}\n$',
+      ),
+    );
+    expect(r.status).toBe(1);
+  });
 });

@@ -123,6 +123,52 @@ describe('file source on the real Hubble dumps', () => {
     expect(sink.lost[0]!.nodeName).toBe('kind-worker');
   });
 
+  it('counts lines that are JSON objects but no Hubble event as bad, in both readers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hie-files-'));
+    const file = join(dir, 'mixed.json');
+    const flow = readFileSync(flowDump('basic-sample-10-flows.json'), 'utf8').split('\n')[0]!;
+    writeFileSync(
+      file,
+      [
+        flow,
+        '{"name":"hubble-ipam-exporter","version":"0.1.0"}', // package.json on one line
+        '{"level":"info","msg":"starting"}', // a log line
+        '{}',
+        '{"agent_event":{"type":"AGENT_STARTED"},"node_name":"kind-worker"}', // skipped, as Hubble's exporter writes them
+        flow,
+      ].join('\n'),
+    );
+    const sink = new RecordingSink();
+    const stats = await replayFiles([file], sink);
+    expect(stats).toEqual(
+      expect.objectContaining({
+        lines: 6,
+        flows: 2,
+        errors: 3,
+        firstErrors: [
+          `${file}:2: a JSON object but no Hubble event: no flow, node_status or lost_events (keys: name, version)`,
+          `${file}:3: a JSON object but no Hubble event: no flow, node_status or lost_events (keys: level, msg)`,
+          `${file}:4: a JSON object but no Hubble event: no flow, node_status or lost_events (keys: none)`,
+        ],
+      }),
+    );
+    expect(sink.flows).toBe(2);
+    const lines = await readAllResponses(file);
+    expect(lines.map((l) => (l.error ? `${l.line}: ${l.error}` : `${l.line}: ${l.response!.responseTypes.case}`))).toEqual([
+      '1: flow',
+      '2: a JSON object but no Hubble event: no flow, node_status or lost_events (keys: name, version)',
+      '3: a JSON object but no Hubble event: no flow, node_status or lost_events (keys: level, msg)',
+      '4: a JSON object but no Hubble event: no flow, node_status or lost_events (keys: none)',
+      '6: flow',
+    ]);
+  });
+
+  it('names a directory given as a flow file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hie-files-'));
+    await expect(replayFiles([dir], new RecordingSink())).rejects.toThrow(`${dir}: is a directory; pass the files inside it, e.g. ${dir}/*.json`);
+    await expect(readAllResponses(dir)).rejects.toThrow(`${dir}: is a directory; pass the files inside it, e.g. ${dir}/*.json`);
+  });
+
   it('names the file when it cannot be read', async () => {
     await expect(readAllResponses('/nonexistent/flows.json')).rejects.toThrow(/ENOENT.*\/nonexistent\/flows\.json|\/nonexistent\/flows\.json.*ENOENT/);
   });

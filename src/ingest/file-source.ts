@@ -64,6 +64,7 @@ export function parseFlowLine(text: string): GetFlowsResponse | undefined {
     return fromJson(GetFlowsResponseSchema, obj, jsonOptions);
   }
   if ('agent_event' in obj || 'agentEvent' in obj || 'debug_event' in obj || 'debugEvent' in obj) return undefined;
+  if (!isBareFlow(obj)) throw notAnEvent(obj);
   // A bare flow, as `hubble observe -o json` prints it.
   const flow = fromJson(FlowSchema, obj, jsonOptions);
   const res = fromJson(GetFlowsResponseSchema, {}, jsonOptions);
@@ -73,9 +74,21 @@ export function parseFlowLine(text: string): GetFlowsResponse | undefined {
   return res;
 }
 
+/** Most keys of a non-event object named in its error. */
+const KEYS_SHOWN = 5;
+
+/** A JSON object that is no Hubble event, with the keys it has instead. */
+function notAnEvent(o: object): Error {
+  const keys = Object.keys(o);
+  const shown = keys.length === 0 ? 'none' : keys.slice(0, KEYS_SHOWN).join(', ') + (keys.length > KEYS_SHOWN ? ', …' : '');
+  return new Error(`a JSON object but no Hubble event: no flow, node_status or lost_events (keys: ${shown})`);
+}
+
 /** The non-blank lines of one file (gunzipped when it is gzip), with their numbers. */
 export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGenerator<{ line: number; text: string }> {
-  const bytesTotal = (await stat(file)).size;
+  const st = await stat(file);
+  if (st.isDirectory()) throw new Error(`${file}: is a directory; pass the files inside it, e.g. ${file.replace(/\/+$/, '')}/*.json`);
+  const bytesTotal = st.size;
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
   const input: Readable = (await isGzip(file)) ? raw.pipe(createGunzip()) : raw;
   raw.on('error', (e) => input.destroy(e));
@@ -144,6 +157,7 @@ export async function replayFiles(files: string[], sink: FlowSink, opts: ReadOpt
           if (!sink.flow(rec) && sink.drained) await sink.drained();
           continue;
         }
+        // Anything else must be an event we know; a JSON object of another kind is a bad line, not a silent skip.
         const res = parseFlowLine(text);
         const r = res?.responseTypes;
         if (r?.case === 'lostEvents') {
@@ -163,7 +177,7 @@ export async function replayFiles(files: string[], sink: FlowSink, opts: ReadOpt
 }
 
 /** A bare Flow object (`hubble observe -o json`) rather than a response. */
-function isBareFlow(o: Record<string, unknown>): boolean {
+function isBareFlow(o: object): boolean {
   return !('node_status' in o || 'nodeStatus' in o || 'lost_events' in o || 'lostEvents' in o || 'agent_event' in o || 'agentEvent' in o || 'debug_event' in o || 'debugEvent' in o) && ('IP' in o || 'verdict' in o || 'source' in o || 'time' in o);
 }
 
