@@ -15,6 +15,64 @@ export interface AppDeps {
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
 
+/** `/api/v1/anomalies`: entries returned by default and at most. */
+export const ANOMALIES_DEFAULT_LIMIT = 500;
+export const ANOMALIES_MAX_LIMIT = 1000;
+/** `/api/v1/nodes`: Kubernetes' largest supported cluster, by default and at most. */
+export const NODES_MAX_LIMIT = 5000;
+/** `/api/v1/pools`: pools returned by default and at most. */
+export const POOLS_MAX_LIMIT = 1000;
+/** IPAM problems shown in `/readyz` (the count says how many there were). */
+export const READYZ_MAX_PROBLEMS = 20;
+/** Longest a filter value may be: a Kubernetes object name. */
+const MAX_NAME = 253;
+/**
+ * HTTP timeouts, ms: a client that sends nothing for `IDLE_TIMEOUT_MS` is
+ * dropped, and a request must arrive whole within `REQUEST_TIMEOUT_MS`
+ * (Node checks that every few seconds), so that stuck clients cannot pile up.
+ */
+const IDLE_TIMEOUT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+const limitParam = (def: number, max: number) => ({ type: 'integer', minimum: 1, maximum: max, default: def });
+
+/** A route's query schema: only these parameters, nothing else. */
+const query = (properties: Record<string, object>) => ({ querystring: { type: 'object', additionalProperties: false, properties } });
+
+/** The first `limit` of `all`, with how many there were. */
+function page<T>(all: readonly T[], limit: number): { total: number; returned: number; truncated: boolean; limit: number; items: T[] } {
+  const items = all.length > limit ? all.slice(0, limit) : [...all];
+  return { total: all.length, returned: items.length, truncated: all.length > limit, limit, items };
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * One sentence for a rejected query: the unknown parameter and the allowed
+ * ones, or the parameter, what it takes and the value given.
+ */
+function queryError(errors: AjvError[], schema: { properties?: Record<string, { enum?: string[]; minimum?: number; maximum?: number; type?: string }> } | undefined, path: string, raw: Record<string, unknown>): string {
+  const e = errors[0]!;
+  const props = schema?.properties ?? {};
+  if (e.keyword === 'additionalProperties') {
+    const name = String(e.params.additionalProperty);
+    const allowed = Object.keys(props);
+    return allowed.length > 0 ? `unknown parameter '${name}'; allowed: ${allowed.join(', ')}` : `unknown parameter '${name}'; ${path} takes none`;
+  }
+  const name = e.instancePath.replace(/^\//, '').split('/')[0] ?? '';
+  const p = props[name];
+  const given = raw[name];
+  const got = Array.isArray(given) ? ', given once' : `; got '${String(given)}'`;
+  if (p?.enum) return `${name} must be one of: ${p.enum.join(', ')}${got}`;
+  if (p?.type === 'integer') return `${name} must be a whole number from ${p.minimum} to ${p.maximum}${got}`;
+  if (p?.type === 'string') return `${name} must be one string of at most ${MAX_NAME} characters${got.startsWith(',') ? got : ''}`;
+  return `${name}: ${e.keyword} ${JSON.stringify(e.params)}`;
+}
+
 /**
  * The HTTP side: Prometheus metrics, health, readiness and a read-only JSON
  * API over the IPAM state and what the flows showed. Built apart from
@@ -23,7 +81,18 @@ const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { registry, pipeline, store } = deps;
   // Unknown query parameters are an error, not silently dropped.
-  const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
+  const app = Fastify({
+    logger: false,
+    ajv: { customOptions: { removeAdditional: false } },
+    // Shutdown closes every connection, busy or idle: a client stuck mid-request cannot hold it up.
+    forceCloseConnections: true,
+    connectionTimeout: IDLE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+  });
+  const paths: string[] = [];
+  app.addHook('onRoute', (r) => {
+    if (!paths.includes(r.url) && r.method !== 'HEAD') paths.push(r.url);
+  });
 
   app.get('/metrics', async (req, reply) => {
     const accept = String(req.headers.accept ?? '');
@@ -40,19 +109,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/readyz', async (_req, reply) => {
     const waiting = deps.waitingFor();
     // The last rejected IPAM read shows here even while ready: the state in force stays (`message` says which).
-    const ipamError = store.lastError ? { source: store.lastError.source, at: store.lastError.at.toISOString(), message: store.lastError.message, problems: store.lastError.problems } : null;
+    const e = store.lastError;
+    const ipamError = e ? { source: e.source, at: e.at.toISOString(), message: e.message, problems: e.problems.slice(0, READYZ_MAX_PROBLEMS), problemsTotal: e.problems.length } : null;
     reply.code(waiting.length === 0 ? 200 : 503);
     return { ready: waiting.length === 0, waitingFor: waiting, ipamVersion: store.snapshot?.version ?? null, ipamErrors: store.errorCount, lastIpamError: ipamError };
   });
 
-  app.get('/api/v1/pools', async () => {
+  app.get('/api/v1/pools', { schema: query({ limit: limitParam(POOLS_MAX_LIMIT, POOLS_MAX_LIMIT) }) }, async (req) => {
     const snap = store.snapshot;
     const names = pipeline.classifier.poolNames();
     const active = new Map(pipeline.activity.counts(pipeline.nowSec).map(([id, fam, n]) => [`${names[id]}/${fam}`, n]));
+    const { items, ...counts } = page(snap?.state.pools ?? [], (req.query as { limit: number }).limit);
     return {
       mode: snap?.state.mode ?? null,
       modeSource: snap?.state.modeSource ?? null,
-      pools: (snap?.state.pools ?? []).map((p) => ({
+      ...counts,
+      pools: items.map((p) => ({
         name: p.name,
         state: p.state,
         cidrs: p.cidrs.map((c) => c.text),
@@ -65,15 +137,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     };
   });
 
-  app.get('/api/v1/nodes', async () => {
+  app.get('/api/v1/nodes', { schema: query({ limit: limitParam(NODES_MAX_LIMIT, NODES_MAX_LIMIT) }) }, async (req) => {
     const s = store.snapshot?.state;
-    const names = store.snapshot?.nodeNames() ?? [];
+    const { items, ...counts } = page(store.snapshot?.nodeNames() ?? [], (req.query as { limit: number }).limit);
+    // Grouped once: a scan per node would cost nodes × allocations per request.
+    const byNode = <T extends { node: string }>(list: readonly T[] | undefined) => {
+      const m = new Map<string, T[]>();
+      for (const x of list ?? []) (m.get(x.node) ?? m.set(x.node, []).get(x.node)!).push(x);
+      return m;
+    };
+    const addresses = byNode(s?.nodeAddresses);
+    const allocations = byNode(s?.allocations);
+    const former = byNode(s?.former);
     return {
-      nodes: names.map((node) => ({
+      ...counts,
+      nodes: items.map((node) => ({
         name: node,
-        addresses: (s?.nodeAddresses ?? []).filter((a) => a.node === node).map((a) => ({ type: a.type, ip: a.ip.text.replace(/\/(32|128)$/, '') })),
-        allocations: (s?.allocations ?? []).filter((a) => a.node === node).map((a) => ({ pool: a.pool, cidr: a.cidr.text, since: a.since ?? null })),
-        former: (s?.former ?? []).filter((f) => f.node === node).map((f) => ({ pool: f.pool, cidr: f.cidr.text, releasedAt: f.releasedAt, reason: f.reason })),
+        addresses: (addresses.get(node) ?? []).map((a) => ({ type: a.type, ip: a.ip.text.replace(/\/(32|128)$/, '') })),
+        allocations: (allocations.get(node) ?? []).map((a) => ({ pool: a.pool, cidr: a.cidr.text, since: a.since ?? null })),
+        former: (former.get(node) ?? []).map((f) => ({ pool: f.pool, cidr: f.cidr.text, releasedAt: f.releasedAt, reason: f.reason })),
         usedIps: s?.usedByNode.get(node) ?? null,
       })),
     };
@@ -82,27 +164,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get(
     '/api/v1/anomalies',
     {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            status: { type: 'string', enum: [...anomalousStatuses] },
-            pool: { type: 'string', maxLength: 253 },
-            node: { type: 'string', maxLength: 253 },
-            namespace: { type: 'string', maxLength: 253 },
-            limit: { type: 'integer', minimum: 1, maximum: 10000, default: 500 },
-          },
-        },
-      },
+      schema: query({
+        status: { type: 'string', enum: [...anomalousStatuses] },
+        pool: { type: 'string', maxLength: MAX_NAME },
+        node: { type: 'string', maxLength: MAX_NAME },
+        namespace: { type: 'string', maxLength: MAX_NAME },
+        limit: limitParam(ANOMALIES_DEFAULT_LIMIT, ANOMALIES_MAX_LIMIT),
+      }),
     },
     async (req) => {
       const q = req.query as { status?: string; pool?: string; node?: string; namespace?: string; limit: number };
-      const all = pipeline.offenders.all(q);
+      const { items, ...counts } = page(pipeline.offenders.all(q), q.limit);
       return {
         windowSeconds: pipeline.windowSec,
-        total: all.length,
-        anomalies: all.slice(0, q.limit).map((o) => ({
+        ...counts,
+        anomalies: items.map((o) => ({
           ...o.summary(),
           flowsInWindow: Math.round(o.window.value(pipeline.nowSec, pipeline.windowSec) * 1000) / 1000,
         })),
@@ -110,7 +186,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   );
 
-  app.get('/api/v1/migration', async () => {
+  app.get('/api/v1/migration', { schema: query({}) }, async () => {
     const snap = store.snapshot;
     const draining = snap?.state.pools.filter((p) => p.state === 'draining') ?? [];
     const ids = draining.map((p) => pipeline.classifier.poolId(p.name));
@@ -133,10 +209,24 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     };
   });
 
-  app.setErrorHandler((err, _req, reply) => {
-    const e = err as { validation?: unknown; statusCode?: number; message: string };
-    const code = e.validation ? 400 : (e.statusCode ?? 500);
-    reply.code(code).send({ error: e.message });
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as { validation?: AjvError[]; statusCode?: number; message: string };
+    if (e.validation && e.validation.length > 0) {
+      const schema = (req.routeOptions.schema as { querystring?: Parameters<typeof queryError>[1] } | undefined)?.querystring;
+      // The query as sent (validation may have coerced req.query already).
+      const params = new URLSearchParams(req.url.split('?')[1] ?? '');
+      const raw: Record<string, string | string[]> = {};
+      for (const k of new Set(params.keys())) {
+        const all = params.getAll(k);
+        raw[k] = all.length === 1 ? all[0]! : all;
+      }
+      return reply.code(400).send({ error: queryError(e.validation, schema, req.routeOptions.url ?? req.url, raw) });
+    }
+    return reply.code(e.statusCode ?? 500).send({ error: e.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    return reply.code(404).send({ error: `no such path '${path}'; paths: ${paths.join(', ')}` });
   });
   return app;
 }
