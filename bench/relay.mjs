@@ -5,26 +5,60 @@
  * HTTP/2 flow control lets it: it writes until `write()` says the buffer is
  * full, then waits for 'drain'.
  *
- * Forked by run.mjs. IPC: it sends {type: 'ready', address, summary} once the
- * pool is built; {type: 'arm', flows} sets how many flows the next GetFlows
- * stream gets (answered with {type: 'armed'}); after a stream has sent them
- * it stays open, as a follow stream does, until the client goes, and
- * {type: 'stream-done', ...} reports it.
+ * Field masks are honoured as the simulated relay (and Hubble) does: the
+ * request's `field_mask`, or `experimental.field_mask` when that is empty,
+ * selects a pool whose flows were masked with `maskFlow` and encoded once,
+ * before any timed stream: the unmasked pool and the exporter's mask
+ * (FLOW_MASK_PATHS) at start, any other mask on an 'arm' that names it (or,
+ * run by hand, on the first request that asks for it). A mask Hubble would
+ * refuse is answered with INVALID_ARGUMENT. No stream pays for masking.
  *
- *   node bench/relay.mjs [--pool truth --pool-size 50000 | --pool soak --soak-pods 100000] [--flows N]
+ * Forked by run.mjs. IPC: it sends {type: 'ready', address, summary, masked}
+ * once the pools are built; {type: 'arm', flows, maskPaths?} sets how many
+ * flows the next GetFlows stream gets (answered with {type: 'armed'}); after
+ * a stream has sent them it stays open, as a follow stream does, until the
+ * client goes, and {type: 'stream-done', ...} reports it, with the bytes per
+ * flow it wrote.
+ *
+ *   node bench/relay.mjs [--pool real|truth --pool-size 50000 | --pool soak --soak-pods 100000] [--flows N]
  *     [--profile FILE.cpuprofile]   CPU profile of the first stream
  */
 import { create } from '@bufbuild/protobuf';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { FLOW_MASK_PATHS } from '../dist/ingest/field-mask.js';
 import { GetNodesResponseSchema, ServerStatusResponseSchema } from '../dist/gen/observer/observer_pb.js';
 import { observerServerDefinition } from '../dist/ingest/observer-service.js';
+import { InvalidFieldMaskError, maskTree } from '../dist/sim/hubble-field-mask.js';
 import { num, parseArgs } from './lib/args.mjs';
 import { profiled } from './lib/inspector-profile.mjs';
-import { soakPool, truthPool } from './lib/pool.mjs';
+import { realLikePool, soakPool, truthPool } from './lib/pool.mjs';
+
+/** The gRPC message prefix (compressed flag + 4-byte length) each message carries on the wire. */
+const GRPC_MESSAGE_PREFIX_BYTES = 5;
 
 const args = parseArgs();
+const kind = args.pool ?? 'real';
+if (!['real', 'truth', 'soak'].includes(kind)) throw new Error(`--pool: unknown pool ${kind} (real, truth or soak)`);
+const build = (maskPaths) =>
+  kind === 'soak' ? soakPool({ pods: num(args['soak-pods'], 100_000) }, maskPaths)
+  : kind === 'truth' ? truthPool(num(args['pool-size'], 50_000), maskPaths)
+  : realLikePool(num(args['pool-size'], 50_000), maskPaths);
+const maskKey = (paths) => JSON.stringify([...new Set(paths)].sort());
+/** Pools by mask key ('[]': whole flows). */
+const pools = new Map();
+function poolFor(paths) {
+  const key = maskKey(paths);
+  let p = pools.get(key);
+  if (p === undefined) {
+    maskTree(paths); // throws InvalidFieldMaskError for a mask Hubble would refuse
+    p = build(paths);
+    pools.set(key, p);
+  }
+  return p;
+}
 const started = performance.now();
-const { pool, summary } = args.pool === 'soak' ? soakPool({ pods: num(args['soak-pods'], 100_000) }) : truthPool(num(args['pool-size'], 50_000));
+const { pool, summary } = poolFor([]);
+const masked = poolFor(FLOW_MASK_PATHS).summary;
 const buildMs = performance.now() - started;
 let armed = num(args.flows, 1_000_000);
 let sentTotal = 0;
@@ -56,6 +90,16 @@ async function getFlows(call) {
 
 async function send(call) {
   const flows = armed;
+  const req = call.request;
+  const paths = req.fieldMask !== undefined && req.fieldMask.paths.length > 0 ? req.fieldMask.paths : (req.experimental?.fieldMask?.paths ?? []);
+  let pool;
+  try {
+    pool = poolFor(paths).pool;
+  } catch (e) {
+    if (!(e instanceof InvalidFieldMaskError)) throw e;
+    call.emit('error', { code: status.INVALID_ARGUMENT, details: e.message });
+    return { type: 'stream-done', flows: 0, seconds: 0, cpuSeconds: 0, drainWaits: 0, error: e.message };
+  }
   let gone = false;
   call.on('cancelled', () => (gone = true));
   call.on('close', () => (gone = true));
@@ -63,9 +107,12 @@ async function send(call) {
   const cpu0 = process.cpuUsage();
   let drainWaits = 0;
   let sent = 0;
+  let bytes = 0;
   const n = pool.length;
   while (sent < flows && !gone) {
-    const ok = call.write(pool[sent % n]);
+    const msg = pool[sent % n];
+    const ok = call.write(msg);
+    bytes += msg.length;
     sent++;
     if (!ok) {
       drainWaits++;
@@ -74,7 +121,17 @@ async function send(call) {
   }
   sentTotal += sent;
   const cpu = process.cpuUsage(cpu0);
-  return { type: 'stream-done', flows: sent, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, drainWaits };
+  return {
+    type: 'stream-done',
+    flows: sent,
+    seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    drainWaits,
+    maskPaths: paths.length,
+    // Protobuf bytes per flow, and with gRPC's message prefix (HTTP/2 frame headers not counted).
+    messageBytesPerFlow: bytes / Math.max(1, sent),
+    wireBytesPerFlow: (bytes + GRPC_MESSAGE_PREFIX_BYTES * sent) / Math.max(1, sent),
+  };
 }
 
 const server = new Server({ 'grpc.max_send_message_length': -1 });
@@ -87,6 +144,7 @@ server.addService(observerServerDefinition, {
 process.on('message', (m) => {
   if (m.type === 'arm') {
     armed = m.flows;
+    if (m.maskPaths) poolFor(m.maskPaths); // built now, not during the stream
     process.send({ type: 'armed', flows: armed });
   } else if (m.type === 'stop') {
     server.forceShutdown();
@@ -99,6 +157,6 @@ process.on('SIGTERM', () => process.exit(0)); // exit cleanly (a --cpu-prof prof
 server.bindAsync(args.listen ?? '127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
   const address = `127.0.0.1:${port}`;
-  if (process.send) process.send({ type: 'ready', address, summary, buildMs });
-  else console.log(`bench relay on ${address}: ${JSON.stringify(summary)} (built in ${buildMs.toFixed(0)} ms); each stream sends ${armed} flows`);
+  if (process.send) process.send({ type: 'ready', address, summary, masked, buildMs });
+  else console.log(`bench relay on ${address}: ${JSON.stringify(summary)}; under the exporter's mask ${masked.avgBytes.toFixed(0)} B a flow (built in ${buildMs.toFixed(0)} ms); each stream sends ${armed} flows`);
 });

@@ -6,7 +6,9 @@
  *   node bench/run.mjs --soak        the soak for 10 million flows (at most 10 min) instead of the short one
  *
  * Options: --flows N (flows per throughput run, default 1,000,000), --runs N (5),
- * --pool-size N (pre-encoded messages the relay cycles, 50,000), --lag-flows N,
+ * --pool-size N (pre-encoded messages the relay cycles, 50,000), --pool real|truth
+ * (real: flows filled like the real dumps, ~900 bytes, the default; truth: the
+ * scenario's flows as before the field-mask rows, 644 bytes), --lag-flows N,
  * --soak-flows N, --soak-pods N, --analyze-lines N, --no-profile, --no-what-if
  * (skip the what-ifs), --what-if-window BYTES (limit's and peer's), --no-wait
  * (do not wait for other processes to quiet down), --out FILE, --only LIST (some of
@@ -40,6 +42,7 @@ const o = {
   flows: num(args.flows, quick ? 100_000 : 1_000_000),
   runs: num(args.runs, quick ? 3 : 5),
   poolSize: num(args['pool-size'], quick ? 20_000 : 50_000),
+  pool: args.pool ?? 'real',
   lagFlows: num(args['lag-flows'], quick ? 200_000 : 1_000_000),
   soak,
   soakFlows: num(args['soak-flows'], soak ? 10_000_000 : quick ? 300_000 : 3_000_000),
@@ -64,9 +67,13 @@ const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padSt
 const results = { machine: machineInfo(), options: o, startedAt: new Date().toISOString() };
 log(`${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.machine.node}`);
 
+// ours asks for the exporter's field mask (RelayClient's default); limit-mask sends the very
+// same request; limit, ours-no-mask and peer ask for whole flows.
 const clients = [
   { name: 'limit', script: 'clients/limit.mjs', opts: {} },
+  { name: 'limit-mask', script: 'clients/limit.mjs', opts: { mask: true } },
   { name: 'ours', script: 'clients/ours.mjs', opts: {} },
+  { name: 'ours-no-mask', script: 'clients/ours.mjs', opts: { 'no-mask': true } },
   { name: 'ours-full-decode', script: 'clients/ours.mjs', opts: { decoder: 'full' } },
   { name: 'peer', script: 'clients/peer.mjs', opts: {} },
 ];
@@ -105,6 +112,9 @@ function summarize(runs) {
     cpuUsPerFlow: median(runs.map((r) => (r.cpuSeconds / r.flows) * 1e6)),
     maxRssMB: Math.max(...runs.map((r) => r.maxRssMB)),
     relayCpuSeconds: median(runs.map((r) => r.relay.cpuSeconds)),
+    // What the relay wrote per flow: protobuf bytes, and with gRPC's 5-byte message prefix.
+    messageBytesPerFlow: median(runs.map((r) => r.relay.messageBytesPerFlow)),
+    wireBytesPerFlow: median(runs.map((r) => r.relay.wireBytesPerFlow)),
     runs,
   };
 }
@@ -119,9 +129,9 @@ const readProfile = (name) => {
 // 1. Throughput: the four clients, alternating, median of `runs`.
 let relay;
 if (['throughput', 'what-if', 'lag', 'profile'].some(run)) {
-  relay = await startRelay({ pool: 'truth', 'pool-size': o.poolSize });
-  results.relayPool = { ...relay.summary, buildMs: relay.buildMs };
-  log(`relay ${relay.address}: ${o.poolSize} pre-encoded flows (${fmt(relay.summary.avgBytes, 0)} B each, ${(relay.summary.ipv6Share * 100).toFixed(0)}% IPv6, ${(relay.summary.droppedShare * 100).toFixed(0)}% dropped)`);
+  relay = await startRelay({ pool: o.pool, 'pool-size': o.poolSize });
+  results.relayPool = { ...relay.summary, buildMs: relay.buildMs, maskedAvgBytes: relay.masked.avgBytes };
+  log(`relay ${relay.address}: ${o.poolSize} pre-encoded ${o.pool} flows (${fmt(relay.summary.avgBytes, 0)} B each, ${fmt(relay.masked.avgBytes, 0)} B under the exporter's field mask, ${(relay.summary.ipv6Share * 100).toFixed(0)}% IPv6, ${(relay.summary.droppedShare * 100).toFixed(0)}% dropped${relay.summary.labelSource ? `; labels: ${relay.summary.labelSource}` : ''})`);
 }
 const byClient = Object.fromEntries(clients.map((c) => [c.name, []]));
 for (let r = 0; r < (run('throughput') ? o.runs : 0); r++) {
@@ -130,7 +140,7 @@ for (let r = 0; r < (run('throughput') ? o.runs : 0); r++) {
     const res = await streamRun(relay, c.script, c.opts, o.flows);
     byClient[c.name].push(res);
     const busy = Math.max(res.otherBusyCores ?? 0, res.othersDuring ?? 0);
-    log(`run ${r + 1}/${o.runs} ${c.name.padEnd(16)} ${fmt(res.rate).padStart(9)} flows/s  cpu ${res.cpuSeconds.toFixed(2)} s  peak rss ${res.maxRssMB.toFixed(0)} MB${busy > 0.25 ? `  (other processes busy: ${busy.toFixed(2)} cores)` : ''}`);
+    log(`run ${r + 1}/${o.runs} ${c.name.padEnd(16)} ${fmt(res.rate).padStart(9)} flows/s  cpu ${res.cpuSeconds.toFixed(2)} s (${((res.cpuSeconds / res.flows) * 1e6).toFixed(1)} µs/flow, ${res.relay.wireBytesPerFlow.toFixed(0)} B/flow)  peak rss ${res.maxRssMB.toFixed(0)} MB${busy > 0.25 ? `  (other processes busy: ${busy.toFixed(2)} cores)` : ''}`);
   }
 }
 if (run('throughput')) results.throughput = Object.fromEntries(Object.entries(byClient).map(([k, v]) => [k, summarize(v)]));
@@ -172,8 +182,12 @@ if (run('profile')) {
   const flows = Math.min(o.flows, 300_000);
   await streamRun(relay, 'clients/ours.mjs', {}, flows, cpuProf('ours'));
   profiles.ours = readProfile('ours');
+  await streamRun(relay, 'clients/ours.mjs', { 'no-mask': true }, flows, cpuProf('oursNoMask'));
+  profiles.oursNoMask = readProfile('oursNoMask');
   await streamRun(relay, 'clients/peer.mjs', {}, flows, cpuProf('peer'));
   profiles.peer = readProfile('peer');
+  await streamRun(relay, 'clients/limit.mjs', { mask: true }, flows, cpuProf('limitMask'));
+  profiles.limitMask = readProfile('limitMask');
   // What ours allocates per flow (garbage included): what drives its GC and RSS swings.
   await streamRun(relay, 'clients/ours.mjs', { 'heap-profile': join(profDir, 'ours.heapprofile') }, flows);
   const alloc = topAllocations(join(profDir, 'ours.heapprofile'), 15);
@@ -182,12 +196,12 @@ if (run('profile')) {
 await relay?.stop();
 if (run('profile')) {
   // The relay's side of a stream to the limit client (the relay profiles its first stream).
-  const profiledRelay = await startRelay({ pool: 'truth', 'pool-size': o.poolSize, profile: join(profDir, 'relay.cpuprofile') });
+  const profiledRelay = await startRelay({ pool: o.pool, 'pool-size': o.poolSize, profile: join(profDir, 'relay.cpuprofile') });
   await streamRun(profiledRelay, 'clients/limit.mjs', {}, Math.min(o.flows, 300_000), cpuProf('limit'));
   await profiledRelay.stop();
   profiles.relay = readProfile('relay');
   profiles.limit = readProfile('limit');
-  log('profiled ours (CPU and allocations), peer, limit and the relay');
+  log('profiled ours (CPU and allocations; and without the mask), peer, limit (with and without the mask) and the relay');
 }
 
 // 4. Soak: RSS of ours over many flows with 100,000 distinct endpoints.

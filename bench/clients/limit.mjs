@@ -3,18 +3,30 @@
  * bytes (identity deserializer) and only counts them. What the relay, the
  * loopback and grpc-js can deliver at all.
  *
- *   node bench/clients/limit.mjs --address 127.0.0.1:PORT --flows 1000000
+ * With `--mask` it sends the request the exporter sends (follow, and the
+ * exporter's field mask as both `field_mask` and `experimental.field_mask`,
+ * as RelayClient builds it): the bare cost of the same stream.
+ *
+ *   node bench/clients/limit.mjs --address 127.0.0.1:PORT --flows 1000000 [--mask]
  */
+import { create, toBinary } from '@bufbuild/protobuf';
 import grpc from '@grpc/grpc-js';
+import { exporterFieldMask } from '../../dist/ingest/field-mask.js';
+import { GetFlowsRequestSchema } from '../../dist/gen/observer/observer_pb.js';
 import { StreamClock, clientOptions, failOnError, finish } from '../lib/client.mjs';
 
 failOnError();
-const { address, flows } = clientOptions();
+const { address, flows, mask } = clientOptions();
 const client = new grpc.Client(address, grpc.credentials.createInsecure());
 const clock = new StreamClock();
 const identity = (b) => b;
-// GetFlowsRequest{follow: true}
-const call = client.makeServerStreamRequest('/observer.Observer/GetFlows', identity, identity, Buffer.from([0x18, 0x01]), new grpc.Metadata());
+// GetFlowsRequest{follow: true}, with the exporter's field mask under --mask; encoded once.
+const req = create(GetFlowsRequestSchema, { follow: true });
+if (mask) {
+  req.fieldMask = exporterFieldMask();
+  req.experimental = { $typeName: 'observer.GetFlowsRequest.Experimental', fieldMask: exporterFieldMask() };
+}
+const call = client.makeServerStreamRequest('/observer.Observer/GetFlows', identity, identity, Buffer.from(toBinary(GetFlowsRequestSchema, req)), new grpc.Metadata());
 let n = 0;
 call.on('data', () => {
   n++;
@@ -23,7 +35,7 @@ call.on('data', () => {
     const r = clock.end(n);
     call.cancel();
     client.close();
-    finish({ client: 'limit', ...r });
+    finish({ client: mask ? 'limit-mask' : 'limit', ...r });
   }
 });
 call.on('error', (e) => {

@@ -6,6 +6,7 @@
  *
  *   node bench/clients/ours.mjs --address 127.0.0.1:PORT --flows 1000000
  *     [--decoder full]        protobuf-es full decode instead of the wire decoder
+ *     [--no-mask]             RelayClient's fieldMask: false (whole flows); default: the mask
  *     [--ipam FILE]           IPAM file (default: the truth scenario's config)
  *     [--scrape-ms 1000]      render the registry every so often during the run;
  *                             reports event-loop lag (monitorEventLoopDelay, 10 ms resolution,
@@ -31,7 +32,8 @@ const rssSamples = num(opts['rss-samples'], 0);
 const maxSeconds = num(opts['max-seconds'], Infinity);
 const ipamFile = opts.ipam ?? writeIpamFile('truth.yaml', truthConfigYaml);
 
-const service = new ExporterService({ relay: { address, decoder }, ipam: { files: [ipamFile] }, listenAddress: '127.0.0.1:0' });
+const fieldMask = !opts['no-mask'];
+const service = new ExporterService({ relay: { address, decoder, fieldMask }, ipam: { files: [ipamFile] }, listenAddress: '127.0.0.1:0' });
 const pipeline = service.pipeline;
 const clock = new StreamClock();
 // The histogram records the time between ticks of a 10 ms timer: lag = that - 10 ms.
@@ -97,7 +99,7 @@ async function done(n) {
   await service.close();
   if (!opts.ipam) rmSync(ipamFile, { force: true });
   await stopHeapSampling?.(opts['heap-profile']);
-  finish({ client: decoder === 'full' ? 'ours-full-decode' : 'ours', ...r, ...extra });
+  finish({ client: `${decoder === 'full' ? 'ours-full-decode' : 'ours'}${fieldMask ? '' : '-no-mask'}`, ...r, ...extra });
 }
 
 const stopHeapSampling = opts['heap-profile'] ? await startHeapSampling() : undefined;

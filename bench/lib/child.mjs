@@ -33,8 +33,8 @@ export function runChild(script, opts = {}, { execArgv = [], env = {}, timeoutMs
 }
 
 /**
- * Forks bench/relay.mjs and waits until it listens. `arm(flows)` sets the
- * next stream's length; `streamDone()` resolves with the relay's report of
+ * Forks bench/relay.mjs and waits until it listens. `arm(flows, maskPaths?)`
+ * sets the next stream's length (and has the pool for a field mask built); `streamDone()` resolves with the relay's report of
  * the stream in progress.
  */
 export function startRelay(opts = {}) {
@@ -49,7 +49,9 @@ export function startRelay(opts = {}) {
           summary: m.summary,
           buildMs: m.buildMs,
           pid: child.pid,
-          arm: (flows) => new Promise((ok) => (waiting.armed.push(ok), child.send({ type: 'arm', flows }))),
+          masked: m.masked,
+          // maskPaths: a field mask the next stream will ask for; the relay builds its pool now, untimed.
+          arm: (flows, maskPaths) => new Promise((ok) => (waiting.armed.push(ok), child.send({ type: 'arm', flows, maskPaths }))),
           streamDone: () => (doneReports.length > 0 ? Promise.resolve(doneReports.shift()) : new Promise((ok) => waiting.done.push(ok))),
           stop: () => new Promise((ok) => (child.once('exit', ok), child.send({ type: 'stop' }))),
         });
