@@ -9,6 +9,10 @@ import { RelayClient } from '../src/ingest/relay-client.js';
 import { ResponseDecoder, type FlowResponseDecoder } from '../src/ingest/response-decoder.js';
 import { WireDecoder } from '../src/ingest/wire-decoder.js';
 import { createLogger } from '../src/log.js';
+import { Registry } from 'prom-client';
+import { AttributionPipeline } from '../src/attribution/pipeline.js';
+import { IpamStore } from '../src/ipam/ipam-store.js';
+import { createExporterMetrics } from '../src/metrics/exporter-metrics.js';
 import { StaticRelay } from './support/static-relay.js';
 import { waitFor } from './support/wait.js';
 
@@ -154,5 +158,29 @@ describe('strings longer than Kubernetes allows are cut and counted', () => {
     for (let i = 0; i < 20; i++) full.decode(bytes);
     expect(full.cutStrings).toBe(20);
     expect(full.flow.source.podName).toBe(kept[1999]);
+  });
+
+  it('over gRPC: every cut is on /metrics as hubble_ipam_strings_cut_total', async () => {
+    const responses: Uint8Array[] = [];
+    for (let i = 0; i < 6; i++) responses.push(responseBytes({ IP: ip, uuid: `u-${i}`, time: { seconds: 2000n + BigInt(i) }, source: { podName: i % 2 === 0 ? `p-${i}-${'x'.repeat(300)}` : `p-${i}`, namespace: i === 5 ? 'n'.repeat(70) : 'ns' } }, 'c1/node-a'));
+    const relay = new StaticRelay(responses);
+    const address = await relay.listen();
+    cleanups.push(() => relay.close());
+    const client = new RelayClient({ address, statusIntervalMs: 0 }, new RecordingSink());
+    cleanups.push(() => client.close());
+    client.start();
+    await waitFor(() => client.stats.flows === 6, 'all 6 flows');
+    const registry = new Registry();
+    createExporterMetrics(registry, { pipeline: new AttributionPipeline({ registry }), store: new IpamStore(), stream: () => client, processMetrics: false });
+    // Pod names of flows 0, 2 and 4, the namespace of flow 5.
+    expect(await registry.metrics()).toContain('hubble_ipam_strings_cut_total 4\n');
+  });
+
+  it('the full decoder counts cuts too', () => {
+    const full = new ResponseDecoder();
+    const bytes = responseBytes({ IP: ip, source: { podName: 'a'.repeat(300), namespace: 'ns' } });
+    for (let i = 0; i < 20; i++) full.decode(bytes);
+    expect(full.cutStrings).toBe(20);
+    expect(full.flow.source.podName).toBe('a'.repeat(MAX_POD_NAME) + CUT_MARKER);
   });
 });

@@ -117,6 +117,20 @@ async function waitForSentinel(sink: RecordingSink): Promise<void> {
 }
 
 describe('relay connection faults', () => {
+  it('keeps a quiet stream open when the server answers ServerStatus (grpc-go sends headers only with the first message)', async () => {
+    // A gRPC server with nothing to send yet: no headers, no message (an agent with a narrow whitelist).
+    const quiet = new ScriptedRelay([]);
+    const address = await quiet.listen();
+    cleanups.push(() => quiet.close());
+    const sink = new RecordingSink();
+    const { client, states } = startClient(address, sink, { connectTimeoutMs: 200 });
+    await waitFor(() => client.state === 'streaming', 'the quiet stream accepted after the ServerStatus probe', 10_000, () => client.stats.connectAttempts);
+    expect(client.stats.connectAttempts).toEqual({ ok: 1, timeout: 0, error: 0 });
+    expect(states).toEqual(['connecting', 'streaming']);
+    expect(quiet.streamsOpened).toBe(1);
+    expect(client.stats.reconnects).toBe(0);
+  });
+
   it('abandons a relay that accepts TCP and never answers, retries with backoff, and streams once a relay answers on that port', async () => {
     const silent = await tcpServer(() => {});
     const address = `127.0.0.1:${silent.port}`;

@@ -1,13 +1,13 @@
 import { IpAddr, formatIp } from '../net/ip.js';
-import { Verdict } from '../gen/flow/flow_pb.js';
+import { VERDICT_SLOTS, verdictSlotLabel } from './verdict-slot.js';
 import type { Attribution, Status } from './classifier.js';
 import { SlidingCount, addressKey } from './sliding-count.js';
 
 /** One address seen with an anomalous status: what the API lists and the gauge exports. */
 export class Offender {
   readonly window = new SlidingCount();
-  /** Flows by `flow.Verdict` number. */
-  readonly byVerdict = new Float64Array(16);
+  /** Flows by verdict slot (verdictSlot). */
+  readonly byVerdict = new Float64Array(VERDICT_SLOTS);
   total = 0;
   status: Status;
   pool: string;
@@ -70,7 +70,7 @@ export class Offender {
   verdicts(): Record<string, number> {
     const out: Record<string, number> = {};
     this.byVerdict.forEach((n, v) => {
-      if (n > 0) out[Verdict[v] ?? String(v)] = n;
+      if (n > 0) out[verdictSlotLabel(v)] = n;
     });
     return out;
   }
@@ -130,7 +130,7 @@ export class OffenderTracker {
     }
     if (nowSec > o.lastSeen) o.lastSeen = nowSec;
     o.window.add(Math.floor(nowSec / this.windowSec));
-    o.byVerdict[verdict & 15]! += 1;
+    o.byVerdict[verdict]! += 1; // a verdictSlot(), 0..VERDICT_SLOTS-1
     o.total++;
   }
 

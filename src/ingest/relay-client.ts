@@ -53,9 +53,11 @@ export interface RelayClientOptions {
   callTimeoutMs?: number;
   /**
    * Connect deadline, ms: an attempt that has no answer (response headers or
-   * a first message) by then is abandoned, counted as `timeout`, and retried
-   * with backoff. Catches a relay that accepts TCP and never answers (frozen,
-   * or not a gRPC server). Default 10000.
+   * a first message) by then asks the same channel for its ServerStatus
+   * (deadline: the smaller of this and callTimeoutMs); a server that answers
+   * keeps its quiet stream, one that does not is abandoned, counted as
+   * `timeout`, and retried with backoff. Catches a relay that accepts TCP and
+   * never answers (frozen, or not a gRPC server). Default 10000.
    */
   connectTimeoutMs?: number;
   /**
@@ -130,7 +132,15 @@ export class RelayStats {
   serverStatus: ServerStatusResponse | undefined;
   lastError: RelayError | undefined;
 
-  constructor(private readonly future: FutureGuard = new FutureGuard()) {}
+  constructor(
+    private readonly future: FutureGuard = new FutureGuard(),
+    private readonly cuts: () => number = () => 0,
+  ) {}
+
+  /** Names cut at their Kubernetes length limit by the decoder so far. */
+  get cutStrings(): number {
+    return this.cuts();
+  }
 
   /** Flows stamped ahead of our clock by more than the tolerance (counted in `flows` too). */
   get futureFlows(): number {
@@ -142,6 +152,9 @@ export class RelayStats {
     return this.future.recentSkewSeconds();
   }
 }
+
+/** Statuses grpc-js reports when the server itself did not answer (transport failures, deadlines). */
+const noAnswerCodes: ReadonlySet<status> = new Set([status.DEADLINE_EXCEEDED, status.UNAVAILABLE, status.INTERNAL, status.UNKNOWN, status.CANCELLED]);
 
 /** grpc-js's own receive limit, bytes: above our maxMessageBytes so that we see and skip an oversized message. */
 const GRPC_RECEIVE_CAP_BYTES = 64 * 1024 * 1024;
@@ -211,7 +224,7 @@ export class RelayClient {
       throw new RangeError(`maxMessageBytes must be a positive integer, got ${this.opts.maxMessageBytes}`);
     }
     this.future = new FutureGuard(this.opts.futureToleranceMs, options.clock);
-    this.stats = new RelayStats(this.future);
+    this.stats = new RelayStats(this.future, () => this.decoder.cutStrings);
     this.log = options.logger ?? silentLogger;
     this.backoff = new Backoff(options.backoff);
     this.window = new ResumeWindow(options.resumeMemory);
@@ -335,19 +348,7 @@ export class RelayClient {
     this.call = call;
     this.answered = false;
     clearTimeout(this.connectTimer);
-    this.connectTimer = setTimeout(() => {
-      if (this.call !== call || this.answered) return;
-      this.stats.connectAttempts.timeout++;
-      this.answered = true; // counted
-      const ms = this.opts.connectTimeoutMs;
-      this.onStreamEnd(
-        new RelayError(
-          `relay ${this.opts.address} sent no HTTP/2 gRPC answer within ${ms} ms (connect deadline): a frozen or unreachable relay, or not a gRPC server ${RELAY_PORT_HINT}`,
-          true,
-          status.DEADLINE_EXCEEDED,
-        ),
-      );
-    }, this.opts.connectTimeoutMs);
+    this.connectTimer = setTimeout(() => void this.connectDeadline(call), this.opts.connectTimeoutMs);
     call.on('metadata', () => {
       if (this.call === call) this.streaming();
     });
@@ -359,6 +360,42 @@ export class RelayClient {
       // 'end' after an OK status: the server closed a follow stream.
       if (this.call === call) this.onStreamEnd(new RelayError(`relay ${this.opts.address} ended the flow stream`, true));
     });
+  }
+
+  /**
+   * The connect deadline passed without response headers or a first message.
+   * A healthy server may still be quiet: grpc-go sends a stream's headers only
+   * with its first message, and an agent's Hubble server (or a Relay behind a
+   * narrow --whitelist) may have nothing to send yet. So the same channel is
+   * asked for its ServerStatus: an answer means the server speaks gRPC and the
+   * quiet stream stays; no answer abandons the attempt.
+   */
+  private async connectDeadline(call: ClientReadableStream<Buffer>): Promise<void> {
+    if (this.call !== call || this.answered) return;
+    let alive = false;
+    try {
+      await this.unary(paths.serverStatus, serializer(ServerStatusRequestSchema), deserializer(ServerStatusResponseSchema), create(ServerStatusRequestSchema), Math.min(this.opts.callTimeoutMs, this.opts.connectTimeoutMs));
+      alive = true;
+    } catch (e) {
+      // A gRPC status from the server itself (UNIMPLEMENTED, PERMISSION_DENIED, …) is an answer too.
+      const code = RelayError.from(e).code;
+      alive = code !== undefined && !noAnswerCodes.has(code);
+    }
+    if (this.call !== call || this.answered) return;
+    if (alive) {
+      this.streaming();
+      return;
+    }
+    this.stats.connectAttempts.timeout++;
+    this.answered = true; // counted
+    const ms = this.opts.connectTimeoutMs;
+    this.onStreamEnd(
+      new RelayError(
+        `relay ${this.opts.address} sent no HTTP/2 gRPC answer within ${ms} ms (connect deadline): a frozen or unreachable relay, or not a gRPC server ${RELAY_PORT_HINT}`,
+        true,
+        status.DEADLINE_EXCEEDED,
+      ),
+    );
   }
 
   private streaming(): void {
@@ -484,10 +521,10 @@ export class RelayClient {
     }
   }
 
-  private unary<Req, Res>(path: string, ser: (r: Req) => Buffer, des: (b: Buffer) => Res, req: Req): Promise<Res> {
+  private unary<Req, Res>(path: string, ser: (r: Req) => Buffer, des: (b: Buffer) => Res, req: Req, timeoutMs = this.opts.callTimeoutMs): Promise<Res> {
     const client = this.ensureClient();
     return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(path, ser, des, req, new Metadata(), { deadline: Date.now() + this.opts.callTimeoutMs }, (err, res) => {
+      client.makeUnaryRequest(path, ser, des, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(RelayError.from(err, this.opts.address));
         else resolve(res!);
       });

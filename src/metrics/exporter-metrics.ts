@@ -147,7 +147,8 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     for (const [state, n] of counts) g.set(labelsOf(relayNodeLabels, [state]), n);
   });
   total('hubble_ipam_decode_errors_total', 'Relay responses that could not be decoded (dropped and logged with their node).', () => stream()?.stats.decodeErrors ?? 0);
-  total('hubble_ipam_ipam_errors_total', 'IPAM updates rejected for bad input (the last good state stays in force).', () => store.errorCount);
+  total('hubble_ipam_strings_cut_total', 'Names in flows longer than Kubernetes allows (pod and node names 253 characters, namespaces 63), cut at the limit with a "…" marker.', () => stream()?.stats.cutStrings ?? 0);
+  total('hubble_ipam_ipam_errors_total', 'IPAM updates rejected for bad input (the state in force, if any, stays).', () => store.errorCount);
   gauge('hubble_ipam_last_flow_timestamp_seconds', 'Time of the newest flow received, seconds since the epoch.', [], (g) => g.set(pipeline.nowSec));
   return registry;
 }
