@@ -22,6 +22,25 @@ export interface SimulateRelayFlags {
   duration: number;
 }
 
+/** Every field of a scenario file (the compiler checks that none is missing). */
+const scenarioFields: Record<keyof Scenario, true> = {
+  seed: true,
+  clusterName: true,
+  nodes: true,
+  pods: true,
+  externalIPs: true,
+  serviceIPs: true,
+  noIpEvery: true,
+  flowsPerSecond: true,
+  totalFlows: true,
+  flowsPerTick: true,
+  uuids: true,
+  lostEventEvery: true,
+  lostEventCount: true,
+  nodeEvents: true,
+  bufferCapacity: true,
+};
+
 /** The scenario from a YAML/JSON file (fields of `Scenario`, over the default), then flags. */
 export function scenarioFromFlags(f: Pick<SimulateRelayFlags, 'seed' | 'rate' | 'total' | 'scenario' | 'clusterName' | 'uuids' | 'lostEvery'>): Scenario {
   let fromFile: Partial<Scenario> = {};
@@ -31,6 +50,10 @@ export function scenarioFromFlags(f: Pick<SimulateRelayFlags, 'seed' | 'rate' | 
     } catch (e) {
       throw new Error(`--scenario ${f.scenario}: not YAML or JSON: ${(e as Error).message.split('\n')[0]!.replace(/:$/, '')}`, { cause: e });
     }
+    if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new Error(`--scenario ${f.scenario}: expected a mapping of scenario fields (nodes, pods, externalIPs, …)`);
+    const known = Object.keys(scenarioFields);
+    const unknown = Object.keys(fromFile).filter((k) => !known.includes(k));
+    if (unknown.length > 0) throw new Error(`--scenario ${f.scenario}: unknown field ${JSON.stringify(unknown[0])}; known: ${known.join(', ')}`);
   }
   return defaultScenario({
     ...fromFile,
