@@ -120,6 +120,7 @@ function ipamSourceOf(f: ServeFlags): 'files' | 'kubernetes' {
   const files = f.ipamFile?.length ?? 0;
   const source = f.ipamSource ?? (files > 0 ? 'files' : 'kubernetes');
   if (source === 'files' && files === 0) throw new Error('--ipam-source files needs at least one --ipam-file');
+  if (source === 'files' && f.watchEndpoints) throw new Error('--watch-endpoints needs the Kubernetes watch: add --ipam-source kubernetes, or drop --watch-endpoints with --ipam-file alone');
   if (source === 'kubernetes') {
     const kube = findKubeConfig();
     if ('missing' in kube) {
