@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecordingSink } from '../src/ingest/recording-sink.js';
 import { RelayClient } from '../src/ingest/relay-client.js';
+import { FLOW_MASK_PATHS } from '../src/ingest/field-mask.js';
+import { StaticRelay } from './support/static-relay.js';
 import { waitFor } from './support/wait.js';
 
 // The built CLI, as a user runs it (`npm test` builds first).
@@ -72,6 +74,29 @@ describe('command line', () => {
       expect(sink.lostTotal()).toBe(2 * 7);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe('serve asks for a field mask unless --no-field-mask', () => {
+  it.each([
+    [[], FLOW_MASK_PATHS],
+    [['--no-field-mask'], []],
+  ])('serve %j sends field_mask and experimental.field_mask %j', async (flags, paths) => {
+    const relay = new StaticRelay([]);
+    const address = await relay.listen();
+    try {
+      const child = spawn(process.execPath, [cli, 'serve', '--relay-address', address, '--ipam-file', ipamFile, '--listen-address', '127.0.0.1:0', ...flags], {
+        stdio: 'ignore',
+        env: { ...baseEnv, HOME: noKubeHome },
+      });
+      children.push(child);
+      await waitFor(() => relay.requests.length > 0, 'the GetFlows request');
+      const req = relay.requests[0]!;
+      expect(req.fieldMask?.paths ?? []).toEqual(paths);
+      expect(req.experimental?.fieldMask?.paths ?? []).toEqual(paths);
+    } finally {
+      relay.close();
     }
   });
 });

@@ -23,6 +23,8 @@ export interface RelayFlags {
   tlsServerName?: string;
   whitelist?: FlowFilter[];
   blacklist?: FlowFilter[];
+  /** False with --no-field-mask: ask for whole flows. */
+  fieldMask: boolean;
 }
 
 export interface ServeFlags extends RelayFlags {
@@ -57,7 +59,8 @@ export function addRelayOptions(cmd: Command): Command {
     .addOption(opt('--tls-client-key-file <file>', 'PEM key of the client certificate'))
     .addOption(opt('--tls-server-name <name>', 'name to verify in the relay certificate, e.g. ui.hubble-relay.cilium.io'))
     .addOption(opt('--whitelist <flow-filter-json>', 'server-side Hubble FlowFilter to include, e.g. \'{"verdict":["DROPPED"]}\' (repeatable)').argParser(filterArg))
-    .addOption(opt('--blacklist <flow-filter-json>', 'server-side Hubble FlowFilter to exclude (repeatable)').argParser(filterArg));
+    .addOption(opt('--blacklist <flow-filter-json>', 'server-side Hubble FlowFilter to exclude (repeatable)').argParser(filterArg))
+    .addOption(opt('--no-field-mask', 'ask for whole flows instead of only the fields the exporter reads (GetFlowsRequest.field_mask)'));
 }
 
 /**
@@ -152,7 +155,7 @@ export function serveCommand(): Command {
     const source = ipamSourceOf(f);
     const log = createLogger(f.logLevel);
     const service = new ExporterService({
-      relay: { address: f.relayAddress, tls: tlsFromFlags(f), whitelist: f.whitelist ?? [], blacklist: f.blacklist ?? [] },
+      relay: { address: f.relayAddress, tls: tlsFromFlags(f), whitelist: f.whitelist ?? [], blacklist: f.blacklist ?? [], fieldMask: f.fieldMask },
       ipam: {
         files: f.ipamFile ?? [],
         serviceCidrs: f.serviceCidr ?? [],
