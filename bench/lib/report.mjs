@@ -17,11 +17,12 @@ export function evaluateTargets(results) {
     { id: 'soakGrowth', name: 'RSS growth over the second half (trend)', value: s && s.trendGrowth * 100, unit: '%', target: '< 10', pass: (v) => v < 10, profiles: [] },
     { id: 'analyze', name: 'analyze / bare JSON.parse', value: analyze?.ratio, unit: 'x', target: '>= 0.5', pass: (v) => v >= 0.5, profiles: ['analyze'] },
     // The field mask (issue 10): ours asks for the exporter's mask, ours-no-mask for whole flows;
-    // CPU per flow, the stable figure on a shared machine (rates are capped by the sender).
+    // CPU per flow while streaming (first flow to last: no process start-up), the stable figure
+    // on a shared machine (rates are capped by the sender).
     { id: 'maskBytes', name: 'field mask: bytes per flow on the wire, mask / no mask', value: T && T.ours.wireBytesPerFlow / T['ours-no-mask'].wireBytesPerFlow, unit: '%x', target: '<= 40 %', pass: (v) => v <= 0.4, profiles: [] },
-    { id: 'maskCpu', name: 'field mask: ours CPU per flow, mask / no mask', value: T && T.ours.cpuUsPerFlow / T['ours-no-mask'].cpuUsPerFlow, unit: 'x', target: '<= 0.60', pass: (v) => v <= 0.6, profiles: ['ours', 'oursNoMask', 'limitMask'] },
-    { id: 'maskVsLimit', name: 'ours CPU per flow / limit-mask (the same request)', value: T && T.ours.cpuUsPerFlow / T['limit-mask'].cpuUsPerFlow, unit: 'x', target: '<= 1.10', pass: (v) => v <= 1.1, profiles: ['ours', 'limitMask'] },
-    { id: 'maskVsPeer', name: 'ours CPU per flow / peer (no mask)', value: T && T.ours.cpuUsPerFlow / T.peer.cpuUsPerFlow, unit: 'x', target: '<= 0.50', pass: (v) => v <= 0.5, profiles: ['ours', 'peer'] },
+    { id: 'maskCpu', name: 'field mask: ours CPU per flow, mask / no mask', value: T && T.ours.streamCpuUsPerFlow / T['ours-no-mask'].streamCpuUsPerFlow, unit: 'x', target: '<= 0.60', pass: (v) => v <= 0.6, profiles: ['ours', 'oursNoMask', 'limitMask'] },
+    { id: 'maskVsLimit', name: 'ours CPU per flow / limit-mask (the same request)', value: T && T.ours.streamCpuUsPerFlow / T['limit-mask'].streamCpuUsPerFlow, unit: 'x', target: '<= 1.10', pass: (v) => v <= 1.1, profiles: ['ours', 'limitMask'] },
+    { id: 'maskVsPeer', name: 'ours CPU per flow / peer (no mask)', value: T && T.ours.streamCpuUsPerFlow / T.peer.streamCpuUsPerFlow, unit: 'x', target: '<= 0.50', pass: (v) => v <= 0.5, profiles: ['ours', 'peer'] },
   ];
   return list.map((t) => ({ ...t, pass: t.value === undefined ? undefined : t.pass(t.value) }));
 }
@@ -57,6 +58,7 @@ function rowsOf(r, clients) {
       const b = (c) => `${T[c].wireBytesPerFlow.toFixed(0)} B (${T[c].messageBytesPerFlow.toFixed(0)} B protobuf)`;
       row('bytes per flow on the wire, whole flows (ours-no-mask\'s stream)', b('ours-no-mask'), '', '', '(info)');
       row("bytes per flow on the wire, the exporter's field mask (ours's stream)", b('ours'), '', '', '(info)');
+      for (const c of ['ours', 'ours-no-mask', 'limit-mask', 'limit', 'peer']) row(`  CPU per flow while streaming (first flow to last): ${c}`, `${T[c].streamCpuUsPerFlow.toFixed(2)} µs`, '', '', '(info)');
     }
     if (t.id === 'lookupCost') {
       row('IPAM lookups at 3 nodes', `${fmt(r.lookup.small.perSecond)} /s`);
