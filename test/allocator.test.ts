@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CidrAllocator, poolCapacity } from '../src/ipam/allocator.js';
+import { CidrAllocator, poolCapacity } from '../src/sim/allocator.js';
 import { parsePrefix } from '../src/net/prefix.js';
 
 describe('cluster-pool allocator', () => {

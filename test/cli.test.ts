@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingSink } from '../src/ingest/recording-sink.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { RelayClient } from '../src/ingest/relay-client.js';
 import { FLOW_MASK_PATHS } from '../src/ingest/field-mask.js';
 import { StaticRelay } from './support/static-relay.js';

@@ -4,7 +4,7 @@ import { FlowSchema } from '../src/gen/flow/flow_pb.js';
 import { GetFlowsResponseSchema } from '../src/gen/observer/observer_pb.js';
 import { FlowRecord } from '../src/ingest/flow-record.js';
 import { recordFromJson } from '../src/ingest/json-record.js';
-import { RecordingSink } from '../src/ingest/recording-sink.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { RelayClient } from '../src/ingest/relay-client.js';
 import { ResponseDecoder, type FlowResponseDecoder } from '../src/ingest/response-decoder.js';
 import { WireDecoder } from '../src/ingest/wire-decoder.js';

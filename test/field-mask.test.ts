@@ -9,7 +9,7 @@ import { GetFlowsRequestSchema, GetFlowsResponseSchema } from '../src/gen/observ
 import { FLOW_MASK_PATHS } from '../src/ingest/field-mask.js';
 import { parseFlowLine } from '../src/ingest/file-source.js';
 import { paths, rawBytes, serializer } from '../src/ingest/observer-service.js';
-import { RecordingSink } from '../src/ingest/recording-sink.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { RelayClient } from '../src/ingest/relay-client.js';
 import { ResponseDecoder } from '../src/ingest/response-decoder.js';
 import { WireDecoder } from '../src/ingest/wire-decoder.js';

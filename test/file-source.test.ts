@@ -6,7 +6,7 @@ import { ScalarType, fromBinary, toBinary, toJson, type DescMessage, type JsonVa
 import { describe, expect, it } from 'vitest';
 import { GetFlowsResponseSchema } from '../src/gen/observer/observer_pb.js';
 import { readAllResponses, replayFiles } from '../src/ingest/file-source.js';
-import { RecordingSink } from '../src/ingest/recording-sink.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { formatIp } from '../src/net/ip.js';
 import { flowDump, flowDumps } from './support/fixtures.js';
 

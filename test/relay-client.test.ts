@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RelayClient, type RelayClientOptions, type RelayState } from '../src/ingest/relay-client.js';
-import { RecordingSink } from '../src/ingest/recording-sink.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { QueueSink } from '../src/ingest/sink.js';
 import { NodeState } from '../src/gen/relay/relay_pb.js';
 import { Verdict } from '../src/gen/flow/flow_pb.js';

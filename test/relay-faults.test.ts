@@ -8,7 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Flow } from '../src/gen/flow/flow_pb.js';
-import { RecordingSink } from '../src/ingest/recording-sink.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { RelayClient, type RelayClientOptions, type RelayState } from '../src/ingest/relay-client.js';
 import type { RelayError } from '../src/ingest/errors.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ResumeWindow } from '../src/ingest/resume-window.js';
-import { Backoff } from '../src/ingest/backoff.js';
+import { Backoff } from '../src/util/backoff.js';
 
 describe('resume window', () => {
   it('asks for the overlap before the newest event and drops exactly the replays', () => {

@@ -13,7 +13,7 @@ import {
 } from '../gen/observer/observer_pb.js';
 import { NodeState } from '../gen/relay/relay_pb.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { RELAY_PORT_HINT, RelayError } from './errors.js';
 import { DEFAULT_FUTURE_TOLERANCE_MS, FutureGuard } from './future-guard.js';
 import { deserializer, paths, rawBytes, serializer } from './observer-service.js';

@@ -28,7 +28,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
-import { Backoff } from '../ingest/backoff.js';
+import { Backoff } from '../util/backoff.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { KubeObject } from './kube-object.js';
 

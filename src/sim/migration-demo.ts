@@ -1,4 +1,4 @@
-import { CidrAllocator } from '../ipam/allocator.js';
+import { CidrAllocator } from './allocator.js';
 import type { KubeObject } from '../ipam/kube-object.js';
 import { nthAddress, parsePrefix, type Prefix } from '../net/prefix.js';
 import { defaultScenario, type Scenario, type SimPod } from './scenario.js';

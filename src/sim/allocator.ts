@@ -1,10 +1,10 @@
 import { addressBits, nthAddress, parsePrefix, prefixSize, type Prefix } from '../net/prefix.js';
-import { podsPerNodeCidr } from './snapshot.js';
+import { podsPerNodeCidr } from '../ipam/snapshot.js';
 
 /**
  * Carves node CIDRs of one mask size out of a pool's CIDRs, in address order,
  * as Cilium's cluster-pool operator does. One family per allocator. Used by
- * the simulator and to answer capacity questions.
+ * the simulator (scenarios and the migration demo) and its capacity checks.
  */
 export class CidrAllocator {
   private readonly blocks: Array<{ cidr: Prefix; count: number }>;

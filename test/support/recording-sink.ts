@@ -1,12 +1,11 @@
-import type { LostEvent } from '../gen/flow/flow_pb.js';
-import type { NodeStatusEvent } from '../gen/relay/relay_pb.js';
-import { FlowRecord } from './flow-record.js';
-import type { FlowSink } from './sink.js';
+import type { LostEvent } from '../../src/gen/flow/flow_pb.js';
+import type { NodeStatusEvent } from '../../src/gen/relay/relay_pb.js';
+import { FlowRecord } from '../../src/ingest/flow-record.js';
+import type { FlowSink } from '../../src/ingest/sink.js';
 
 /**
- * A sink that remembers what reached it: the test seam of every flow source,
- * and the demo's stand-in consumer until attribution exists. Keeps copies of
- * the flows only when asked to (`keepFlows`).
+ * A sink that remembers what reached it: the test seam of every flow source.
+ * Keeps copies of the flows only when asked to (`keepFlows`).
  */
 export class RecordingSink implements FlowSink {
   flows = 0;
