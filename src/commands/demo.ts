@@ -35,7 +35,7 @@ export function demoCommand(): Command {
       const relay = new SimulatedRelay({ scenario: demo.scenario, epochMs: start, logger: log });
       const relayAddress = await relay.listen('127.0.0.1:0');
       const service = new ExporterService({
-        relay: { address: relayAddress, since: new Date(start - 1000), statusIntervalMs: 5000 },
+        relay: { address: relayAddress, since: new Date(start - 1000) },
         ipam: { objects: demo.before },
         listenAddress: f.listenAddress,
         windowSec: Math.max(5, 20 / f.speed),

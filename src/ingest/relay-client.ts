@@ -41,15 +41,13 @@ export interface RelayClientOptions {
   resumeOverlapMs?: number;
   /** Events remembered to recognise replays after a reconnect. Default 262144. */
   resumeMemory?: number;
-  /** ServerStatus poll interval, ms; 0 turns polling off. Default 30000. */
-  statusIntervalMs?: number;
   /**
    * HTTP/2 flow-control window, bytes: how far Relay may run ahead of us per
    * stream (a paused stream blocks Relay after this much). grpc-js's own
    * default is 64 KiB, which keeps Relay's writes small and slow. Default 4 MiB.
    */
   flowControlWindowBytes?: number;
-  /** Deadline of the unary calls (ServerStatus, GetNodes), ms. Default 5000. */
+  /** Deadline of the unary calls (ServerStatus, GetNodes, the connect-deadline probe), ms. Default 5000. */
   callTimeoutMs?: number;
   /**
    * Connect deadline, ms: an attempt that has no answer (response headers or
@@ -127,9 +125,6 @@ export class RelayStats {
   oversized = 0;
   /** Node name → last `relay.NodeState` reported by the relay. */
   readonly nodes = new Map<string, NodeState>();
-  /** Newest flow time handed to the sink, seconds (0 before any). */
-  lastFlowTime = 0;
-  serverStatus: ServerStatusResponse | undefined;
   lastError: RelayError | undefined;
 
   constructor(
@@ -173,7 +168,7 @@ export class RelayClient {
   readonly stats: RelayStats;
   private _state: RelayState = 'idle';
   private readonly opts: Required<
-    Pick<RelayClientOptions, 'resumeOverlapMs' | 'statusIntervalMs' | 'callTimeoutMs' | 'connectTimeoutMs' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxMessageBytes' | 'futureToleranceMs'>
+    Pick<RelayClientOptions, 'resumeOverlapMs' | 'callTimeoutMs' | 'connectTimeoutMs' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxMessageBytes' | 'futureToleranceMs'>
   > &
     RelayClientOptions;
   private readonly future: FutureGuard;
@@ -190,7 +185,6 @@ export class RelayClient {
   private client: Client | undefined;
   private call: ClientReadableStream<Buffer> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private statusTimer: NodeJS.Timeout | undefined;
   private started = false;
   private paused = false;
   private closedWaiters: Array<() => void> = [];
@@ -202,7 +196,6 @@ export class RelayClient {
   ) {
     this.opts = {
       resumeOverlapMs: 2000,
-      statusIntervalMs: 30_000,
       callTimeoutMs: 5000,
       connectTimeoutMs: 10_000,
       keepaliveTimeMs: 30_000,
@@ -212,7 +205,7 @@ export class RelayClient {
       ...options,
     };
     if (!this.opts.address) throw new RelayError('relay address is empty: set --relay-address', false);
-    for (const k of ['resumeOverlapMs', 'statusIntervalMs', 'callTimeoutMs', 'futureToleranceMs'] as const) {
+    for (const k of ['resumeOverlapMs', 'callTimeoutMs', 'futureToleranceMs'] as const) {
       const v = this.opts[k];
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`${k} must be a non-negative number of milliseconds, got ${v}`);
     }
@@ -250,10 +243,6 @@ export class RelayClient {
     this.started = true;
     signal?.addEventListener('abort', () => void this.close(), { once: true });
     this.connect();
-    if (this.opts.statusIntervalMs > 0) {
-      this.statusTimer = setInterval(() => void this.pollStatus(), this.opts.statusIntervalMs);
-      this.statusTimer.unref();
-    }
   }
 
   /** Stops the stream and all timers. Safe before start and safe twice. */
@@ -265,7 +254,6 @@ export class RelayClient {
     if (this._state === 'closed') return;
     this.stopCall();
     clearTimeout(this.retryTimer);
-    clearInterval(this.statusTimer);
     this.client?.close();
     this.client = undefined;
     this.setState('closed', error);
@@ -277,11 +265,9 @@ export class RelayClient {
     return new Promise((resolve) => this.closedWaiters.push(resolve));
   }
 
-  /** One `ServerStatus` call; the answer is also kept in `stats.serverStatus`. */
-  async serverStatus(): Promise<ServerStatusResponse> {
-    const res = await this.unary(paths.serverStatus, serializer(ServerStatusRequestSchema), deserializer(ServerStatusResponseSchema), create(ServerStatusRequestSchema));
-    this.stats.serverStatus = res;
-    return res;
+  /** One `ServerStatus` call. */
+  serverStatus(): Promise<ServerStatusResponse> {
+    return this.unary(paths.serverStatus, serializer(ServerStatusRequestSchema), deserializer(ServerStatusResponseSchema), create(ServerStatusRequestSchema));
   }
 
   /** One `GetNodes` call. */
@@ -476,7 +462,6 @@ export class RelayClient {
         const aheadSec = this.future.count(rec.timeSeconds, rec.timeNanos);
         this.futureLog.emit('flow stamped ahead of our clock: counted, but moving neither the resume point nor the windows', { node: rec.nodeName, aheadSec: Math.round(aheadSec) });
       }
-      if (rec.timeSeconds > stats.lastFlowTime) stats.lastFlowTime = rec.timeSeconds;
       this.backoff.reset();
       if (!this.sink.flow(rec)) this.pause();
     } else if (kind === KIND_LOST_EVENTS) {
@@ -510,15 +495,6 @@ export class RelayClient {
         call.resume();
       }
     });
-  }
-
-  private async pollStatus(): Promise<void> {
-    if (this._state !== 'streaming') return;
-    try {
-      await this.serverStatus();
-    } catch (e) {
-      this.log.debug('ServerStatus failed', { relay: this.opts.address, error: RelayError.from(e, this.opts.address).message });
-    }
   }
 
   private unary<Req, Res>(path: string, ser: (r: Req) => Buffer, des: (b: Buffer) => Res, req: Req, timeoutMs = this.opts.callTimeoutMs): Promise<Res> {
