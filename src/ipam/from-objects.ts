@@ -29,6 +29,8 @@ export interface TranslateInput {
   serviceCidrs?: string[];
   /** Time stamped on former allocations found in this input. Default: now. */
   now?: Date;
+  /** Parsed values kept across calls (see PrefixCache). Default: a new one per call. */
+  cache?: PrefixCache;
 }
 
 type Obj = Record<string, unknown>;
@@ -46,60 +48,158 @@ export function flattenItems(items: SourceItem[]): SourceItem[] {
   return out;
 }
 
+/**
+ * Parsed CIDRs and addresses by their text, kept across rebuilds by a caller
+ * that translates the same objects again and again (the live watch): a
+ * Prefix is immutable, so a cached one is the same answer. Failures are kept
+ * as their message, so a bad value is reported on every rebuild.
+ */
+export class PrefixCache {
+  readonly cidrs = new Map<string, Prefix | string>();
+  readonly ips = new Map<string, Prefix | string>();
+  /** Entries looked up since the last `trim()`. */
+  private used = 0;
+
+  touch(): void {
+    this.used++;
+  }
+
+  /** Forgets everything when the cache holds more than twice what the last build used (values that left the cluster). */
+  trim(): void {
+    if (this.cidrs.size + this.ips.size > 2 * this.used + 1024) {
+      this.cidrs.clear();
+      this.ips.clear();
+    }
+    this.used = 0;
+  }
+}
+
+const allocKey = (node: string, cidr: string) => `${node}\0${cidr}`;
+
 class Builder {
   readonly problems: IpamProblem[] = [];
   readonly state = emptyState();
+  /** Indexes over `state`, so that every check is a map look-up, never a scan. */
+  private readonly poolByName = new Map<string, Pool>();
+  private readonly nodeAddressKeys = new Set<string>();
+  /** The first node that has each address (by the address's text). */
+  readonly nodeOfAddress = new Map<string, string>();
+  /** Current allocations by node and CIDR, in insertion order (materialised into `state.allocations` by `finishAllocations`). */
+  private readonly allocs = new Map<string, Allocation>();
+  /** How many current allocations hold each CIDR. */
+  private readonly allocCidrs = new Map<string, number>();
+  private readonly formerKeys = new Set<string>();
 
-  constructor(readonly nowIso: string) {}
+  constructor(
+    readonly nowIso: string,
+    private readonly cache: PrefixCache,
+  ) {}
 
   cidr(text: unknown, where: string, field: string): Prefix | undefined {
     if (typeof text !== 'string') {
       this.problems.push({ where, field, value: String(text), message: 'expected a CIDR string' });
       return undefined;
     }
-    try {
-      return parsePrefix(text);
-    } catch (e) {
-      this.problems.push({ where, field, value: text, message: (e as Error).message.replace(/^invalid CIDR "[^"]*": /, 'invalid CIDR: ') });
+    this.cache.touch();
+    let got = this.cache.cidrs.get(text);
+    if (got === undefined) {
+      try {
+        got = parsePrefix(text);
+      } catch (e) {
+        got = (e as Error).message.replace(/^invalid CIDR "[^"]*": /, 'invalid CIDR: ');
+      }
+      this.cache.cidrs.set(text, got);
+    }
+    if (typeof got === 'string') {
+      this.problems.push({ where, field, value: text, message: got });
       return undefined;
     }
+    return got;
   }
 
   ip(text: unknown, where: string, field: string): Prefix | undefined {
     if (typeof text !== 'string' || text === '') return undefined;
-    try {
-      return hostPrefix(text);
-    } catch {
-      this.problems.push({ where, field, value: text, message: 'invalid IP address' });
+    this.cache.touch();
+    let got = this.cache.ips.get(text);
+    if (got === undefined) {
+      try {
+        got = hostPrefix(text);
+      } catch {
+        got = 'invalid IP address';
+      }
+      this.cache.ips.set(text, got);
+    }
+    if (typeof got === 'string') {
+      this.problems.push({ where, field, value: text, message: got });
       return undefined;
     }
+    return got;
+  }
+
+  /** The first pool of that name. */
+  findPool(name: string): Pool | undefined {
+    return this.poolByName.get(name);
+  }
+
+  /** Adds a pool (even one whose name is taken: validation reports the duplicate). */
+  addPool(p: Pool): void {
+    this.state.pools.push(p);
+    if (!this.poolByName.has(p.name)) this.poolByName.set(p.name, p);
   }
 
   pool(name: string, origin: string): Pool {
-    let p = this.state.pools.find((x) => x.name === name);
+    let p = this.poolByName.get(name);
     if (!p) {
       p = { name, cidrs: [], maskSize: {}, state: 'active', origin };
-      this.state.pools.push(p);
+      this.addPool(p);
     }
     return p;
   }
 
   nodeAddress(node: string, type: NodeAddressType, ip: unknown, where: string, field: string): void {
     const p = this.ip(ip, where, field);
-    if (p && !this.state.nodeAddresses.some((a) => a.node === node && a.ip.text === p.text)) {
-      this.state.nodeAddresses.push({ node, type, ip: p, origin: `${where} ${field}` });
-    }
+    if (!p) return;
+    const key = allocKey(node, p.text);
+    if (this.nodeAddressKeys.has(key)) return;
+    this.nodeAddressKeys.add(key);
+    if (!this.nodeOfAddress.has(p.text)) this.nodeOfAddress.set(p.text, node);
+    this.state.nodeAddresses.push({ node, type, ip: p, origin: `${where} ${field}` });
   }
 
   allocate(a: Allocation): void {
-    if (!this.state.allocations.some((x) => x.node === a.node && x.cidr.text === a.cidr.text)) this.state.allocations.push(a);
+    const key = allocKey(a.node, a.cidr.text);
+    if (this.allocs.has(key)) return;
+    this.allocs.set(key, a);
+    this.allocCidrs.set(a.cidr.text, (this.allocCidrs.get(a.cidr.text) ?? 0) + 1);
+  }
+
+  /** Drops the current allocation of `cidr` to `node`, if any. */
+  unallocate(node: string, cidr: Prefix): void {
+    const key = allocKey(node, cidr.text);
+    if (!this.allocs.delete(key)) return;
+    const n = this.allocCidrs.get(cidr.text)! - 1;
+    if (n === 0) this.allocCidrs.delete(cidr.text);
+    else this.allocCidrs.set(cidr.text, n);
+  }
+
+  /** Whether any node holds `cidr` now. */
+  isAllocated(cidr: Prefix): boolean {
+    return this.allocCidrs.has(cidr.text);
+  }
+
+  /** Writes the allocations into the state, in the order they were made. */
+  finishAllocations(): void {
+    this.state.allocations = [...this.allocs.values()];
   }
 
   former(f: FormerAllocation): void {
-    if (!this.state.former.some((x) => x.node === f.node && x.cidr.text === f.cidr.text)) this.state.former.push(f);
+    const key = allocKey(f.node, f.cidr.text);
+    if (this.formerKeys.has(key)) return;
+    this.formerKeys.add(key);
+    this.state.former.push(f);
   }
 
-  /** The pool whose CIDRs contain `cidr`, if any. */
+  /** The pool whose CIDRs contain `cidr`, if any (pools are few: a scan of them). */
   poolContaining(cidr: Prefix): Pool | undefined {
     return this.state.pools.find((p) => p.cidrs.some((c) => prefixContains(c, cidr)));
   }
@@ -191,7 +291,8 @@ function decideMode(p: Parsed, configs: TranslateInput['configs'], b: Builder): 
  * the field and the value; the caller decides whether to accept the state.
  */
 export function stateFromObjects(input: TranslateInput): { state: IpamState; problems: IpamProblem[] } {
-  const b = new Builder((input.now ?? new Date()).toISOString());
+  const cache = input.cache ?? new PrefixCache();
+  const b = new Builder((input.now ?? new Date()).toISOString(), cache);
   const p = classify(input.objects);
   const { mode, source } = decideMode(p, input.configs, b);
   b.state.mode = mode;
@@ -308,7 +409,7 @@ export function stateFromObjects(input: TranslateInput): { state: IpamState; pro
         if (get(st, 'status') !== 'released') continue;
         const pfx = b.cidr(c, where, `status.ipam.pod-cidrs["${c}"]`);
         if (!pfx) continue;
-        s.allocations = s.allocations.filter((a) => !(a.node === node && a.cidr.text === pfx.text));
+        b.unallocate(node, pfx);
         const pool = b.poolContaining(pfx)?.name ?? (mode === 'cluster-pool' ? 'default' : 'cluster-pool');
         b.pool(pool, 'cluster-pool IPAM');
         b.former({ node, pool, cidr: pfx, releasedAt: b.nowIso, reason: 'marked released in CiliumNode status.ipam.pod-cidrs', origin: `${where} status.ipam.pod-cidrs` });
@@ -342,7 +443,7 @@ export function stateFromObjects(input: TranslateInput): { state: IpamState; pro
       const origin = `${where} ${field}`;
       if (mode === 'kubernetes') {
         b.allocate({ node, pool: 'kubernetes', cidr: pfx, origin, ...(since ? { since } : {}) });
-      } else if (mode !== 'delegated-plugin' && !ciliumNodeCidrs.get(node)?.has(pfx.text) && !s.allocations.some((a) => a.cidr.text === pfx.text)) {
+      } else if (mode !== 'delegated-plugin' && !ciliumNodeCidrs.get(node)?.has(pfx.text) && !b.isAllocated(pfx)) {
         // Host-scope CIDRs the node kept after the switch away from kubernetes IPAM.
         b.pool('kubernetes', 'kubernetes host-scope IPAM before the switch').state = 'draining';
         b.former({ node, pool: 'kubernetes', cidr: pfx, releasedAt: b.nowIso, reason: `legacy Node ${field} from kubernetes host-scope IPAM after the switch to ${mode}`, origin });
@@ -376,12 +477,14 @@ export function stateFromObjects(input: TranslateInput): { state: IpamState; pro
       });
     }
     const nodeIp = get(it.obj.status, 'networking', 'node');
-    const node = typeof nodeIp === 'string' ? (s.nodeAddresses.find((a) => a.ip.text === `${nodeIp}/${nodeIp.includes(':') ? 128 : 32}`)?.node ?? nodeIp) : '';
+    const node = typeof nodeIp === 'string' ? (b.nodeOfAddress.get(`${nodeIp}/${nodeIp.includes(':') ? 128 : 32}`) ?? nodeIp) : '';
     s.endpoints.push({ namespace: it.obj.metadata?.namespace ?? '', pod: it.obj.metadata?.name ?? '', node, ips });
   }
 
   for (const c of input.configs ?? []) applyConfig(b, c.config, c.where);
+  b.finishAllocations();
   applyDraining(b);
+  cache.trim();
   return { state: s, problems: b.problems };
 }
 
@@ -394,10 +497,10 @@ function applyConfig(b: Builder, cfg: IpamConfig, where: string): void {
   });
   (cfg.pools ?? []).forEach((pc, i) => {
     const origin = `${where} pools[${i}] (${pc.name})`;
-    const existing = s.pools.find((p) => p.name === pc.name);
+    const existing = b.findPool(pc.name);
     // A pool the objects only implied (no CIDRs) takes its CIDRs from the config.
     const pool = existing && existing.cidrs.length === 0 ? existing : { name: pc.name, cidrs: [], maskSize: {}, state: 'active' as const, origin };
-    if (pool !== existing) s.pools.push(pool);
+    if (pool !== existing) b.addPool(pool);
     pool.origin = origin;
     (pc.cidrs ?? []).forEach((c, j) => {
       const pfx = b.cidr(c, where, `pools[${i}].cidrs[${j}]`);
@@ -427,7 +530,7 @@ function applyConfig(b: Builder, cfg: IpamConfig, where: string): void {
   const m = cfg.migration;
   if (m) {
     for (const name of m.from?.pools ?? []) {
-      const pool = s.pools.find((p) => p.name === name);
+      const pool = b.findPool(name);
       if (pool) pool.state = 'draining';
       else b.problems.push({ where, field: 'migration.from.pools', value: name, message: `unknown pool (known: ${s.pools.map((p) => p.name).join(', ') || 'none'})` });
     }
@@ -444,7 +547,7 @@ function applyConfig(b: Builder, cfg: IpamConfig, where: string): void {
       if (covering) covering.state = 'draining';
     }
     for (const name of m.to?.pools ?? []) {
-      if (!s.pools.some((p) => p.name === name)) b.problems.push({ where, field: 'migration.to.pools', value: name, message: 'unknown pool' });
+      if (!b.findPool(name)) b.problems.push({ where, field: 'migration.to.pools', value: name, message: 'unknown pool' });
     }
   }
 }
