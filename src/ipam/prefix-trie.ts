@@ -6,8 +6,8 @@ import type { Prefix } from '../net/prefix.js';
  *
  * - a binary trie (one node per prefix bit) that takes inserts and answers
  *   exact gets and coverings, used while a snapshot is built;
- * - a compressed multibit trie for lookups, compiled from the binary one on
- *   the first lookup after a change (after Asai and Ohara's Poptrie): a table
+ * - a compressed multibit trie for lookups, compiled from the binary one by
+ *   `compile()` (after Asai and Ohara's Poptrie): a table
  *   indexed by the first 16 bits, then nodes of 64 slots
  *   that each consume 6 bits. A node is 32 bytes: bitmaps of the slots that
  *   lead to a child and of the slots where a run of equal answers starts, and
@@ -166,49 +166,84 @@ class Compiled {
     this.answers[this.answerCount++] = v;
   }
 
+  /** Per level of nodes (depth DIRECT, DIRECT + STEP, …): the slots' child binary node (-1: none) and inherited answer. */
+  private readonly childAt: Int32Array[] = [];
+  private readonly bestAt: Int32Array[] = [];
+
+  /**
+   * Fills slots [from, from + 2^(STEP - d)) of the level's tables: the binary
+   * subtree under `n` (reached at d bits below the node's depth, its own
+   * answer folded into `b`) walked once, depth first, instead of one walk
+   * per slot.
+   */
+  private slots(childOf: Int32Array, bestOf: Int32Array, n: number, d: number, slot: number, b: number, depth: number): void {
+    if (d === STEP || depth + d === this.keyBits) {
+      const span = STEP - d;
+      bestOf.fill(b, slot << span, (slot + 1) << span);
+      childOf.fill(-1, slot << span, (slot + 1) << span);
+      if (d === STEP && !this.bin.isLeaf(n)) childOf[slot] = n;
+      return;
+    }
+    for (let bit = 0; bit < 2; bit++) {
+      const c = this.bin.child(n, bit);
+      const at = (slot << 1) | bit;
+      if (c === 0) {
+        const span = STEP - d - 1;
+        bestOf.fill(b, at << span, (at + 1) << span);
+        childOf.fill(-1, at << span, (at + 1) << span);
+      } else {
+        const v = this.bin.val(c);
+        this.slots(childOf, bestOf, c, d + 1, at, v >= 0 ? v : b, depth);
+      }
+    }
+  }
+
   /** Node k: the 64 slots below binary node `node` at `depth`, `best` the answer inherited from above. */
   private fillNode(k: number, node: number, depth: number, best: number): void {
-    const childOf = new Int32Array(SLOTS).fill(-1);
-    const bestOf = new Int32Array(SLOTS);
-    const bitmaps = new Int32Array(4); // children lo, hi; runs lo, hi
+    const level = (depth - DIRECT) / STEP;
+    const childOf = (this.childAt[level] ??= new Int32Array(SLOTS));
+    const bestOf = (this.bestAt[level] ??= new Int32Array(SLOTS));
+    this.slots(childOf, bestOf, node, 0, 0, best, depth);
+    let lo0 = 0;
+    let hi0 = 0;
+    let lo2 = 0;
+    let hi2 = 0;
     let children = 0;
     let last = 0;
     const first = this.answerCount;
     for (let i = 0; i < SLOTS; i++) {
-      let n = node;
-      let b = best;
-      let d = 0;
-      for (; d < STEP && depth + d < this.keyBits; d++) {
-        const c = this.bin.child(n, (i >>> (STEP - 1 - d)) & 1);
-        if (c === 0) break;
-        n = c;
-        const v = this.bin.val(n);
-        if (v >= 0) b = v;
-      }
-      bestOf[i] = b;
-      if (d === STEP && !this.bin.isLeaf(n)) {
-        childOf[i] = n;
-        bitmaps[i >>> 5] = bitmaps[i >>> 5]! | (1 << (i & 31));
+      const bit = 1 << (i & 31);
+      if (childOf[i]! >= 0) {
+        if (i < 32) lo0 |= bit;
+        else hi0 |= bit;
         children++;
-      } else if (this.answerCount === first || b !== last) {
-        bitmaps[2 + (i >>> 5)] = bitmaps[2 + (i >>> 5)]! | (1 << (i & 31));
-        this.answer(b);
-        last = b;
+      } else if (this.answerCount === first || bestOf[i] !== last) {
+        if (i < 32) lo2 |= bit;
+        else hi2 |= bit;
+        last = bestOf[i]!;
+        this.answer(last);
       }
     }
     const base = children > 0 ? this.reserve(children) : 0;
     const at = k * NODE;
     const n = this.nodes;
-    n.set(bitmaps, at);
+    n[at] = lo0;
+    n[at + 1] = hi0;
+    n[at + 2] = lo2;
+    n[at + 3] = hi2;
     if (this.answerCount === first + 1) {
       n[at + 4] = -2 - this.answers[first]!;
       this.answerCount = first;
     } else n[at + 4] = first;
     n[at + 5] = base;
-    n[at + 6] = popcount(bitmaps[0]!);
-    n[at + 7] = popcount(bitmaps[2]!);
+    n[at + 6] = popcount(lo0);
+    n[at + 7] = popcount(lo2);
+    if (children === 0) return;
+    // The children's slots, copied out: filling a child reuses the next level's tables, never this one's.
+    const kids: number[] = [];
+    for (let i = 0; i < SLOTS; i++) if (childOf[i]! >= 0) kids.push(childOf[i]!, bestOf[i]!);
     let c = base;
-    for (let i = 0; i < SLOTS; i++) if (childOf[i]! >= 0) this.fillNode(c++, childOf[i]!, depth + STEP, bestOf[i]!);
+    for (let j = 0; j < kids.length; j += 2) this.fillNode(c++, kids[j]!, depth + STEP, kids[j + 1]!);
   }
 
   /** Continues a lookup at node offset `at` with slot `i`: the next node's offset, or -2 - answer. */
@@ -278,24 +313,88 @@ const v4Bit = (v: number) => (d: number) => (v >>> (31 - d)) & 1;
 const v6Bit = (w: ArrayLike<number>) => (d: number) => (w[d >>> 5]! >>> (31 - (d & 31))) & 1;
 
 export class PrefixTrie<T> {
-  private readonly t4 = new BitTrie();
-  private readonly t6 = new BitTrie();
-  /** The lookup forms, compiled on first use after a change. */
+  private readonly t4: BitTrie = new BitTrie();
+  private readonly t6: BitTrie = new BitTrie();
+  /** The lookup forms, compiled by compile() (or, for a trie never compiled, on first use after a change). */
   private c4: Compiled | undefined;
   private c6: Compiled | undefined;
-  private readonly values: T[] = [];
-  private readonly prefixes: Prefix[] = [];
+  private values: T[] = [];
+  private prefixes: Prefix[] = [];
+  private frozen = false;
+  /** Lookup forms compiled since construction (a test's measure that no lookup compiles). */
+  compiles = 0;
+
+  constructor(from?: { t4: BitTrie; t6: BitTrie; values: T[]; prefixes: Prefix[] }) {
+    if (from) {
+      this.t4 = from.t4;
+      this.t6 = from.t6;
+      this.values = from.values;
+      this.prefixes = from.prefixes;
+    }
+  }
 
   get size(): number {
     return this.values.length;
   }
 
+  /** Whether both lookup forms are compiled and the trie takes no more inserts. */
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+
   private v4(): Compiled {
-    return (this.c4 ??= new Compiled(this.t4, 32));
+    if (!this.c4) {
+      this.compiles++;
+      this.c4 = new Compiled(this.t4, 32);
+    }
+    return this.c4;
   }
 
   private v6(): Compiled {
-    return (this.c6 ??= new Compiled(this.t6, 128));
+    if (!this.c6) {
+      this.compiles++;
+      this.c6 = new Compiled(this.t6, 128);
+    }
+    return this.c6;
+  }
+
+  /** Compiles the lookup forms of both families now and refuses inserts from then on: lookups never compile. */
+  compile(): this {
+    this.v4();
+    this.v6();
+    this.frozen = true;
+    return this;
+  }
+
+  /**
+   * A trie of the same prefixes holding `fn(value, prefix, index)` each; this
+   * trie hands its structure over and must not be used afterwards (the snapshot
+   * builds its answers this way without a second binary trie).
+   */
+  mapValues<U>(fn: (v: T, p: Prefix, index: number) => U): PrefixTrie<U> {
+    const values = this.values.map((v, i) => fn(v, this.prefixes[i]!, i));
+    const out = new PrefixTrie<U>({ t4: this.t4, t6: this.t6, values, prefixes: this.prefixes });
+    this.values = [];
+    this.prefixes = [];
+    this.frozen = true;
+    return out;
+  }
+
+  /** Stores `fn(old)` under `p` in one walk (`old`: what an equal prefix held). */
+  update(p: Prefix, fn: (old: T | undefined) => T): void {
+    if (this.frozen) throw new Error('internal: insert into a compiled PrefixTrie');
+    const [t, bit] = this.trieOf(p);
+    const node = t.node(p.bits, bit);
+    const at = t.val(node);
+    if (at >= 0) {
+      this.values[at] = fn(this.values[at]);
+      return;
+    }
+    t.setVal(node, this.values.length);
+    this.values.push(fn(undefined));
+    this.prefixes.push(p);
+    if (p.family === FAMILY_V4) this.c4 = undefined;
+    else this.c6 = undefined;
   }
 
   private trieOf(p: Prefix): [BitTrie, (d: number) => number] {
@@ -304,6 +403,7 @@ export class PrefixTrie<T> {
 
   /** Stores `value` under `p`, replacing what an equal prefix held. */
   insert(p: Prefix, value: T): void {
+    if (this.frozen) throw new Error('internal: insert into a compiled PrefixTrie');
     const [t, bit] = this.trieOf(p);
     const node = t.node(p.bits, bit);
     const at = t.val(node);

@@ -109,6 +109,12 @@ export function validateState(state: IpamState): IpamProblem[] {
   return problems;
 }
 
+/** Freezes the state's lists (and the state) so that a published snapshot cannot change under a flow. */
+function freezeState(state: IpamState): IpamState {
+  for (const list of [state.pools, state.allocations, state.former, state.nodeAddresses, state.serviceCidrs, state.endpoints]) Object.freeze(list);
+  return Object.freeze(state);
+}
+
 /**
  * An immutable, fully indexed view of one IPAM state. Built once per IPAM
  * change; a flow's address is resolved with one longest-prefix-match walk.
@@ -119,7 +125,8 @@ export function validateState(state: IpamState): IpamProblem[] {
 export class IpamSnapshot {
   readonly builtAt = new Date();
   readonly infos: readonly AddressInfo[];
-  private readonly trie = new PrefixTrie<AddressInfo>();
+  /** Compiled in the constructor: a lookup never compiles (see `lookupCompiles`). */
+  private readonly trie: PrefixTrie<AddressInfo>;
 
   private constructor(
     readonly state: IpamState,
@@ -127,11 +134,12 @@ export class IpamSnapshot {
     readonly version: number,
   ) {
     const byPrefix = new PrefixTrie<Entry[]>();
-    const add = (e: Entry) => {
-      const list = byPrefix.get(e.prefix);
-      if (list) list.push(e);
-      else byPrefix.insert(e.prefix, [e]);
-    };
+    const add = (e: Entry) =>
+      byPrefix.update(e.prefix, (list) => {
+        if (!list) return [e];
+        list.push(e);
+        return list;
+      });
     for (const s of state.serviceCidrs) add({ status: 'service', pool: '', node: '', detail: s.origin, prefix: s.cidr });
     for (const n of state.nodeAddresses) add({ status: 'node', pool: '', node: n.node, detail: n.type, prefix: n.ip });
     for (const a of state.allocations) add({ status: 'current', pool: a.pool, node: a.node, detail: '', prefix: a.cidr });
@@ -139,26 +147,43 @@ export class IpamSnapshot {
     for (const p of state.pools) for (const c of p.cidrs) add({ status: 'unallocated', pool: p.name, node: '', detail: '', prefix: c });
 
     const infos: AddressInfo[] = [];
-    for (const [prefix] of byPrefix.entries()) {
-      // Every entry on the chain of prefixes containing this one; the best rank wins,
-      // and within a rank the most specific (the chain is shortest first).
+    // Every entry on the chain of prefixes containing each one; the best rank wins,
+    // and within a rank the most specific (the chain is shortest first).
+    const bests = byPrefix.entries().map(([prefix]) => {
       let best: Entry | undefined;
       for (const list of byPrefix.covering(prefix)) {
         for (const e of list) if (!best || rank[e.status] <= rank[best.status]) best = e;
       }
-      const info: AddressInfo = Object.freeze({ status: best!.status, pool: best!.pool, node: best!.node, cidr: best!.prefix.text, detail: best!.detail, index: infos.length });
-      infos.push(info);
-      this.trie.insert(prefix, info);
-    }
-    this.infos = infos;
+      return best!;
+    });
+    this.trie = byPrefix
+      .mapValues((_, __, i) => {
+        const best = bests[i]!;
+        const info: AddressInfo = Object.freeze({ status: best.status, pool: best.pool, node: best.node, cidr: best.prefix.text, detail: best.detail, index: i });
+        infos.push(info);
+        return info;
+      })
+      .compile();
+    this.infos = Object.freeze(infos);
     if (this.trie.size !== infos.length) throw new Error('internal: the lookup trie and the answers disagree');
   }
 
-  /** Validates and indexes `state`. Throws IpamError listing every problem. */
+  /**
+   * Validates and indexes `state`, lookup tables compiled. Throws IpamError
+   * listing every problem. The snapshot is frozen: `state` (and its arrays)
+   * must not change afterwards, and a flow sees one snapshot whole.
+   */
   static build(state: IpamState, version = 1): IpamSnapshot {
     const problems = validateState(state);
     if (problems.length > 0) throw new IpamError(problems);
-    return new IpamSnapshot(state, version);
+    const snap = new IpamSnapshot(freezeState(state), version);
+    Object.freeze(snap);
+    return snap;
+  }
+
+  /** Lookup tables compiled since the snapshot was built: 2 (one per family) at build, never more. */
+  get lookupCompiles(): number {
+    return this.trie.compiles;
   }
 
   /** The answer for an address, or undefined when no rule applies (out of pool or external). */
