@@ -6,6 +6,9 @@ import { IpAddr, parseIpInto } from '../src/net/ip.js';
 import { FakeKubeApi } from './support/fake-kube-api.js';
 import { waitFor } from './support/wait.js';
 
+/** Each test closes what it starts; the lifecycle's signal is never aborted here. */
+const signal = new AbortController().signal;
+
 const cm: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cilium-config', namespace: 'kube-system' }, data: { ipam: 'cluster-pool', 'cluster-pool-ipv4-cidr': '172.20.0.0/16', 'cluster-pool-ipv4-mask-size': '24' } };
 const node = (name: string, podCIDR: string, ip: string): KubeObject => ({ apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDR, podCIDRs: [podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });
 const ciliumNode = (name: string, podCIDRs: string[]): KubeObject => ({ apiVersion: 'cilium.io/v2', kind: 'CiliumNode', metadata: { name }, spec: { ipam: { podCIDRs } } });
@@ -27,7 +30,8 @@ describe('IPAM from a live watch (fake API server speaking list/watch)', () => {
     const sources = new IpamSources({ kube: (onChange) => new KubeIpamWatch({ kubeConfig: api.kubeConfig(), onChange, debounceMs: 20 }) });
     cleanup.push(() => sources.close());
     expect(sources.waitingFor()).toEqual(['the first full sync of the Kubernetes watch', 'a first IPAM state']);
-    await sources.start(10_000);
+    sources.start(signal);
+    await sources.ready(10_000);
     expect(sources.waitingFor()).toEqual([]);
     const what = (ip: string) => {
       const a = new IpAddr();

@@ -17,6 +17,9 @@ import { kubectlListJson, kubectlListYaml, truthNodes, truthPoolsYaml } from './
 import { FakeKubeApi } from './support/fake-kube-api.js';
 import { waitFor } from './support/wait.js';
 
+/** Each test closes what it starts; the lifecycle's signal is never aborted here. */
+const signal = new AbortController().signal;
+
 function what(snap: IpamSnapshot | undefined, ip: string): string {
   const a = new IpAddr();
   parseIpInto(ip, a);
@@ -97,7 +100,8 @@ describe('IPAM sources: files', () => {
     writeFileSync(file, good('10.0.1.0/24'));
     const src = new IpamSources({ files: [file], serviceCidrs: ['10.96.0.0/12'], filePollMs: 20, fileSettleMs: 50 });
     sources.push(src);
-    await src.start();
+    src.start(signal);
+    await src.ready();
     expect(src.waitingFor()).toEqual([]);
     expect(what(src.store.snapshot, '10.0.1.5')).toBe('current default n1');
     expect(what(src.store.snapshot, '10.96.0.10')).toBe('service - -');
@@ -124,7 +128,8 @@ describe('IPAM sources: files', () => {
     writeFileSync(file, 'apiVersion: hubble-ipam-exporter/v1\nkind: IpamConfig\npools:\n  - name: a\n    cidrs: [10.0.0.0/8]\n    colour: blue\n');
     const src = new IpamSources({ files: [file], filePollMs: 20, fileSettleMs: 50 });
     sources.push(src);
-    await src.start();
+    src.start(signal);
+    await src.ready();
     expect(src.store.snapshot).toBeUndefined();
     expect(src.waitingFor()).toEqual([`a valid IPAM state (last error: 1 problem(s), first: ${file}: pools[0].colour)`]);
     expect(src.store.lastError?.problems[0]?.message).toBe('unknown field (known: name, cidrs, maskSize, state)');
@@ -139,7 +144,8 @@ describe('IPAM sources: files', () => {
   it('names a missing file', async () => {
     const src = new IpamSources({ files: ['/nonexistent/ipam.yaml'] });
     sources.push(src);
-    await src.start();
+    src.start(signal);
+    await src.ready();
     expect(src.store.lastError?.problems).toEqual([{ where: '/nonexistent/ipam.yaml', field: '(file)', value: '/nonexistent/ipam.yaml', message: 'cannot read: ENOENT' }]);
   });
 });
@@ -172,7 +178,8 @@ describe('IPAM sources: a file is applied whole or not at all', () => {
 
   it('never applies an empty file, one without objects, or a torn one; each is a counted error naming the file and why; the last good state stays', async () => {
     const { src, file, lines } = cluster(kubectlListYaml());
-    await src.start();
+    src.start(signal);
+    await src.ready();
     expect(src.store.snapshot?.version).toBe(1);
     expect(allocations(src.store.snapshot)).toEqual(FULL);
 
@@ -211,7 +218,8 @@ describe('IPAM sources: a file is applied whole or not at all', () => {
 
   it('says there is no IPAM state yet (never "keeping the last good state") when the first read is rejected', async () => {
     const { src, file, lines } = cluster('', { pools: false });
-    await src.start();
+    src.start(signal);
+    await src.ready();
     expect(src.store.snapshot).toBeUndefined();
     expect(src.store.errorCount).toBe(1);
     expect(src.store.lastError!.message).toBe(`${file}: empty file (0 bytes): not applied; if a script refreshes it, write it atomically: kubectl get … > cluster.yaml.tmp && mv cluster.yaml.tmp cluster.yaml; there is no IPAM state yet: flows are not classified until a valid one loads`);
@@ -232,7 +240,8 @@ describe('IPAM sources: a file is applied whole or not at all', () => {
       writeFileSync(file, '');
       const src = new IpamSources({ files: [file], filePollMs: POLL_MS, fileSettleMs: SETTLE_MS, kube: (onChange) => new KubeIpamWatch({ kubeConfig: api.kubeConfig(), onChange, debounceMs: 20 }) });
       sources.push(src);
-      await src.start(10_000);
+      src.start(signal);
+      await src.ready(10_000);
       expect(src.store.snapshot).toBeUndefined();
       expect(src.store.errorCount).toBe(1);
       expect(src.waitingFor()).toEqual([`a valid IPAM state (last error: 1 problem(s), first: ${file}: (file))`]);
@@ -252,7 +261,8 @@ describe('IPAM sources: a file is applied whole or not at all', () => {
     const { src, file } = cluster(truthConfigYaml, { pools: false });
     const seen: IpamSnapshot[] = [];
     src.store.onChange((s) => seen.push(s));
-    await src.start();
+    src.start(signal);
+    await src.ready();
     expect(src.store.snapshot?.version).toBe(1);
     expect(allocations(src.store.snapshot)).toEqual(FULL);
     // The same cluster, n3 moved to 10.10.4.0/24; written as `cat new.yaml > ipam.yaml` on a slow disk would.

@@ -5,6 +5,9 @@ import { createLogger } from '../src/log.js';
 import { FakeKubeApi } from './support/fake-kube-api.js';
 import { waitFor } from './support/wait.js';
 
+/** Each test closes what it starts; the lifecycle's signal is never aborted here. */
+const signal = new AbortController().signal;
+
 const NODES = '/api/v1/nodes';
 const CILIUM_NODES = '/apis/cilium.io/v2/ciliumnodes';
 const POOLS = '/apis/cilium.io/v2alpha1/ciliumpodippools';
@@ -99,7 +102,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
   it('delivers exactly the seeded objects, JSON-shaped with apiVersion and kind, after the first full sync', async () => {
     const { api, w, calls } = await setup();
     expect(w.synced).toBe(false);
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     expect(w.synced).toBe(true);
     expect(calls).toHaveLength(1);
     const objs = calls[0]!;
@@ -146,7 +150,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
 
   it('follows MODIFIED, DELETED and ADDED events: new CiliumNode podCIDRs, a Node gone, a Node added', async () => {
     const { api, w, calls, last } = await setup();
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     await waitFor(() => api.openWatches() === 4, 'four open watches');
 
     api.upsert(ciliumNode('node-a', ['10.0.1.0/24', '10.0.9.0/24']));
@@ -174,7 +179,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
 
   it('relists after 410 Gone (history compacted while the watches were down) and sees the change made in the gap', async () => {
     const { api, w, calls, last } = await setup();
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     await waitFor(() => api.openWatches() === 4, 'four open watches');
 
     // The watches end, a CiliumNode changes, the history is compacted before anyone reconnects.
@@ -210,7 +216,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
 
   it('takes bookmarks without an onChange and without breaking the stream, and resumes from the bookmark', async () => {
     const { api, w, calls, last } = await setup();
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     await waitFor(() => api.openWatches() === 4, 'four open watches');
     const watchesBefore = api.requests.filter((r) => r.watch).length;
 
@@ -238,7 +245,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
 
   it('treats a missing CiliumPodIPPool CRD (404) as synced and empty, logs it once and does not retry in a loop', async () => {
     const { api, w, calls, logs, last } = await setup({ omitKinds: ['CiliumPodIPPool'] });
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     expect(keys(calls[0])).toEqual(SEEDED.filter((k) => !k.startsWith('CiliumPodIPPool')));
     expect(w.status().ciliumpodippools).toEqual({ synced: true, objects: 0, relists: 0 });
 
@@ -257,7 +265,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
   it('rejects start() naming the resource and the status when it answers 503', async () => {
     const { api, w, calls } = await setup();
     api.setUnavailable(CILIUM_NODES, true);
-    await expect(w.start(1_000)).rejects.toThrow(
+    w.start(signal);
+    await expect(w.ready(1_000)).rejects.toThrow(
       'kube watch: not synced after 1000 ms: ciliumnodes (/apis/cilium.io/v2/ciliumnodes): list /apis/cilium.io/v2/ciliumnodes: HTTP 503 Service Unavailable: the server is currently unable to handle the request',
     );
     expect(w.synced).toBe(false);
@@ -268,7 +277,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
 
   it('survives a 503 after the sync: keeps the last objects, records lastError, resumes when the server is back', async () => {
     const { api, w, calls, last } = await setup();
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     await waitFor(() => api.openWatches() === 4, 'four open watches');
 
     api.setUnavailable(CILIUM_NODES, true);
@@ -296,12 +306,14 @@ describe('KubeIpamWatch against a list/watch API server', () => {
     const idle = new KubeIpamWatch({ kubeConfig: api.kubeConfig(), onChange: () => {} });
     await idle.close();
     await idle.close();
-    await expect(idle.start()).rejects.toThrow('kube watch is closed');
+    idle.start(signal);
+    await expect(idle.ready()).rejects.toThrow('kube watch is closed');
     expect(api.requests).toEqual([]);
     await api.close();
 
     const { w, calls } = await setup({ watch: { debounceMs: 500 } });
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     await waitFor(() => fake!.openWatches() === 4, 'four open watches');
     // A new CiliumNode reaches the cache; its onChange is pending in the debounce when close() runs.
     fake!.upsert(ciliumNode('node-c', ['10.0.3.0/24']));
@@ -317,7 +329,8 @@ describe('KubeIpamWatch against a list/watch API server', () => {
     const { api, w, calls, last } = await setup({ watch: { watchEndpoints: true } });
     api.upsert(endpoint('default', 'web-1', '10.0.1.17'));
     api.upsert(endpoint('shop', 'cart-1', '10.0.2.33'));
-    await w.start(5_000);
+    w.start(signal);
+    await w.ready(5_000);
     expect(keys(calls[0])).toEqual([...SEEDED, 'CiliumEndpoint/default/web-1', 'CiliumEndpoint/shop/cart-1'].sort());
     expect(find(calls[0], 'CiliumEndpoint/shop/cart-1')).toEqual(api.get('CiliumEndpoint', 'cart-1', 'shop'));
     await waitFor(() => api.openWatches() === 5, 'five open watches');

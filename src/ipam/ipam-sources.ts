@@ -1,10 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { silentLogger, type Logger } from '../log.js';
-import { stateFromObjects, type SourceItem } from './from-objects.js';
+import { PrefixCache, stateFromObjects, type SourceItem } from './from-objects.js';
 import { parseIpamText, readSettledFile, stampOf, unreadableProblem, type LoadedFiles } from './ipam-files.js';
 import { IpamStore } from './ipam-store.js';
 import type { KubeObject } from './kube-object.js';
 import type { KubeIpamWatch } from './kube-watch.js';
+import type { IpamProblem } from './model.js';
 
 export interface IpamSourcesOptions {
   /** `--ipam-file` paths: Kubernetes objects and/or IpamConfig documents. Re-read on change. */
@@ -48,7 +50,11 @@ interface WatchedFile {
 }
 
 /**
- * Feeds the IPAM store from every configured source. Whenever a file or the
+ * Feeds the IPAM store from every configured source, following the lifecycle
+ * contract (src/lifecycle.ts): `start(signal)` returns at once and loads in
+ * the background, `ready(timeoutMs)` resolves once the first state is in
+ * (or the sources have given up waiting for it), `close()` or the signal
+ * stops the file poll and the watch. Whenever a file or the
  * live watch changes, everything is translated again from the latest input
  * of each source and offered to the store as one state; a broken input is
  * rejected and the last good state stays in force. Files are polled and read
@@ -56,8 +62,19 @@ interface WatchedFile {
  * object or does not parse is rejected whole, and the files last read whole
  * stay in use.
  */
-export class IpamSources {
+export class IpamSources implements Lifecycle {
   readonly store: IpamStore;
+  /** Parsed CIDRs and addresses kept across rebuilds: a change re-parses only new values. */
+  private readonly cache = new PrefixCache();
+  /** The first load (files settled, watch started), once start() ran. */
+  private loading: Promise<void> | undefined;
+  /** Aborted by close(): stops the watch. */
+  private readonly abort = new AbortController();
+  /** A rebuild the live watch asked for runs on a later turn, coalescing the requests made meanwhile. */
+  private pendingSource: string | undefined;
+  private rebuilding: Promise<void> | undefined;
+  /** Rebuilds done, all sources (for tests and benchmarks). */
+  rebuilds = 0;
   private readonly log: Logger;
   private files: LoadedFiles = { items: [], configs: [], problems: [] };
   private kubeObjects: KubeObject[] = [];
@@ -92,21 +109,70 @@ export class IpamSources {
   }
 
   /**
-   * Loads every source once (waiting for the files to settle, at most about
-   * twice `fileSettleMs`, and for the watch's first full sync), then follows changes.
+   * Starts loading every source and returns: waits in the background for the
+   * files to settle (at most about twice `fileSettleMs`), starts the watch,
+   * then follows changes until `signal` aborts or `close()`. Once only.
    */
-  async start(kubeTimeoutMs?: number): Promise<void> {
+  start(signal: AbortSignal): void {
+    if (this.loading || this.closed) return;
+    if (signal) closeOnAbort(signal, () => this.close());
+    this.loading = this.load0();
+    this.loading.catch(() => {});
+  }
+
+  /**
+   * Resolves once the first state is loaded: the files read (or left to the
+   * poll if they keep changing) and the watch's first full sync translated.
+   * Rejects if the watch does not sync within `timeoutMs` (ms, default 30000,
+   * counted from this call; the watch is closed then) or was never started.
+   */
+  async ready(timeoutMs?: number): Promise<void> {
+    if (!this.loading) throw new Error('IPAM sources not started: call start(signal) first');
+    await this.loading;
+    if (this.watch) await this.watch.ready(timeoutMs);
+    await this.rebuilding;
+  }
+
+  private async load0(): Promise<void> {
     await this.settleFirst();
+    if (this.closed) return;
     if (this.opts.kube) {
       this.watch = this.opts.kube((objects) => {
         this.kubeObjects = objects;
-        this.rebuild('kubernetes');
+        this.rebuildSoon('kubernetes');
       });
-      await this.watch.start(kubeTimeoutMs);
+      this.watch.start(this.abort.signal);
     } else {
       this.rebuild(this.describeFiles());
     }
     this.watchFiles();
+  }
+
+  /**
+   * A rebuild on a later turn of the event loop, translation and snapshot
+   * build on turns of their own, so that flows read meanwhile; requests made
+   * while one waits or runs are served by one more rebuild.
+   */
+  private rebuildSoon(source: string): void {
+    this.pendingSource = source;
+    if (this.rebuilding) return;
+    this.rebuilding = (async () => {
+      while (this.pendingSource !== undefined && !this.closed) {
+        await nextTurn();
+        const src = this.pendingSource;
+        this.pendingSource = undefined;
+        const before = this.rebuilds;
+        const built = this.translate();
+        if (!built) continue;
+        await nextTurn();
+        // A file reload rebuilt meanwhile, from newer input (it read the latest objects too): this one is stale.
+        if (this.closed || this.rebuilds !== before) continue;
+        this.store.update(built.state, src, built.problems);
+        this.rebuilds++;
+      }
+    })().finally(() => {
+      this.rebuilding = undefined;
+    });
   }
 
   /** Why the state is not ready yet; empty when it is. */
@@ -127,7 +193,9 @@ export class IpamSources {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.poll);
+    this.abort.abort();
     await this.watch?.close();
+    await this.rebuilding;
   }
 
   private describeFiles(): string {
@@ -215,15 +283,23 @@ export class IpamSources {
   }
 
   private rebuild(source: string): void {
+    const built = this.translate();
+    if (!built) return;
+    this.store.update(built.state, source, built.problems);
+    this.rebuilds++;
+  }
+
+  /** Every source's latest input as one state, or undefined while there is none to build. */
+  private translate(): { state: ReturnType<typeof stateFromObjects>['state']; problems: IpamProblem[] } | undefined {
     // No state without the files: until they are first read whole, another source's change waits for them.
-    if (this.closed || !this.filesGood) return;
+    if (this.closed || !this.filesGood) return undefined;
     const objects: SourceItem[] = [
       ...this.files.items,
       ...this.memoryObjects.map((obj) => ({ obj, where: 'memory' })),
       ...this.kubeObjects.map((obj) => ({ obj, where: 'kubernetes' })),
     ];
-    const { state, problems } = stateFromObjects({ objects, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [] });
-    this.store.update(state, source, [...this.files.problems, ...problems]);
+    const { state, problems } = stateFromObjects({ objects, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [], cache: this.cache });
+    return { state, problems: [...this.files.problems, ...problems] };
   }
 
   private watchFiles(): void {

@@ -29,6 +29,7 @@ import {
 } from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
 import { Backoff } from '../util/backoff.js';
+import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { KubeObject } from './kube-object.js';
 
@@ -43,6 +44,13 @@ export interface KubeWatchOptions {
   watchEndpoints?: boolean;
   /** Quiet period before onChange fires after a burst of events, ms. Default 200. */
   debounceMs?: number;
+  /**
+   * Longest wait for onChange behind a steady stream of events, ms, counted
+   * from the first event not yet reported. Default 10 × debounceMs (2000).
+   * Under churn (CiliumNode status updates on every pod start) this bounds
+   * both the staleness of the state and the rebuilds per second.
+   */
+  maxWaitMs?: number;
   logger?: Logger;
   /** Called with every current object of every watched kind after the first full sync and after each (debounced) change. */
   onChange: (objects: KubeObject[]) => void;
@@ -206,26 +214,53 @@ class ResourceWatch extends Watch {
   }
 }
 
-export class KubeIpamWatch {
+/** Default deadline of `ready()`, ms. */
+export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
+const DEFAULT_DEBOUNCE_MS = 200;
+/** The default maxWaitMs in debounce periods. */
+const MAX_WAIT_DEBOUNCES = 10;
+
+/**
+ * The watch, following the lifecycle contract (src/lifecycle.ts): `start(signal)`
+ * starts every informer and returns; `ready(timeoutMs)` resolves at the first
+ * full sync; `close()` (or the signal) stops everything.
+ */
+export class KubeIpamWatch implements Lifecycle {
   private readonly kc: KubeConfig;
   private readonly log: Logger;
   private readonly debounceMs: number;
+  private readonly maxWaitMs: number;
+  /** The copy handed to onChange of each informer object (kind filled in), reused while the informer keeps the same object. */
+  private copies = new WeakMap<object, KubeObject>();
+  private started = false;
+  private readonly synced$: Promise<void>;
   private readonly resources: Resource[];
   private readonly http = new IsomorphicFetchHttpLibrary();
   /** Aborts list requests in flight on close. */
   private readonly abort = new AbortController();
   private closed = false;
   private fullySynced = false;
-  private startPromise?: Promise<void>;
   private settleStart?: (err?: Error) => void;
-  private startTimer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
   private firstPendingAt?: number;
 
   constructor(private readonly opts: KubeWatchOptions) {
     this.kc = opts.kubeConfig ?? defaultKubeConfig();
     this.log = opts.logger ?? silentLogger;
-    this.debounceMs = opts.debounceMs ?? 200;
+    for (const [name, value] of [['debounceMs', opts.debounceMs], ['maxWaitMs', opts.maxWaitMs]] as const) {
+      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) throw new Error(`kube watch: ${name} must be a number of milliseconds >= 0, got ${String(value)}`);
+    }
+    this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.maxWaitMs = opts.maxWaitMs ?? MAX_WAIT_DEBOUNCES * this.debounceMs;
+    this.synced$ = new Promise<void>((resolve, reject) => {
+      this.settleStart = (err) => {
+        this.settleStart = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    // Nobody may be waiting (close before ready): the rejection is for ready() alone.
+    this.synced$.catch(() => {});
     const ns = opts.configMapNamespace ?? 'kube-system';
     const cm = opts.configMapName ?? 'cilium-config';
     const specs: ResourceSpec[] = [
@@ -346,7 +381,6 @@ export class KubeIpamWatch {
     r.synced = true;
     if (this.fullySynced || !this.resources.every((x) => x.synced)) return;
     this.fullySynced = true;
-    clearTimeout(this.startTimer);
     this.log.info('kube watch synced', Object.fromEntries(this.resources.map((x) => [x.spec.name, this.count(x)])));
     this.emit();
     this.settleStart?.();
@@ -357,8 +391,8 @@ export class KubeIpamWatch {
     const now = Date.now();
     this.firstPendingAt ??= now;
     clearTimeout(this.debounce);
-    // A quiet period, but never more than ten of them behind a steady stream of events.
-    const wait = Math.max(0, Math.min(this.debounceMs, this.firstPendingAt + 10 * this.debounceMs - now));
+    // A quiet period, but never more than maxWaitMs behind a steady stream of events.
+    const wait = Math.max(0, Math.min(this.debounceMs, this.firstPendingAt + this.maxWaitMs - now));
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
       this.firstPendingAt = undefined;
@@ -371,7 +405,15 @@ export class KubeIpamWatch {
     const objects: KubeObject[] = [];
     for (const r of this.resources) {
       if (r.absent) continue;
-      for (const o of r.informer.list()) objects.push({ ...(o as KubeObject), apiVersion: r.spec.apiVersion, kind: r.spec.kind });
+      for (const o of r.informer.list()) {
+        // The informer replaces an object that changes, so an unchanged one keeps its copy: a change costs one copy, not one per object.
+        let copy = this.copies.get(o);
+        if (!copy || copy.kind !== r.spec.kind) {
+          copy = { ...(o as KubeObject), apiVersion: r.spec.apiVersion, kind: r.spec.kind };
+          this.copies.set(o, copy);
+        }
+        objects.push(copy);
+      }
     }
     try {
       this.opts.onChange(objects);
@@ -384,25 +426,40 @@ export class KubeIpamWatch {
     return r.absent ? 0 : r.informer.list().length;
   }
 
-  /** Starts every informer; resolves once every resource has listed once (first full sync), then calls onChange once. Rejects (with a message naming the resource and the HTTP status / error) if a resource cannot be listed at all within `timeoutMs` (default 30000); the watch is closed then. */
-  start(timeoutMs = 30_000): Promise<void> {
-    if (this.startPromise) return this.startPromise;
-    if (this.closed) return Promise.reject(new Error('kube watch is closed'));
-    this.startPromise = new Promise<void>((resolve, reject) => {
-      this.settleStart = (err) => {
-        this.settleStart = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-    });
-    this.startTimer = setTimeout(() => {
-      const pending = this.resources.filter((r) => !r.synced);
-      const why = pending.map((r) => `${r.spec.name} (${r.spec.path}): ${r.lastError ?? 'no answer'}`).join('; ');
-      this.settleStart?.(new Error(`kube watch: not synced after ${timeoutMs} ms: ${why}`));
-      void this.close();
-    }, timeoutMs);
+  /**
+   * Starts every informer and returns; the watch runs until `signal` aborts
+   * or `close()`. Once every resource has listed once (the first full sync)
+   * onChange is called with everything, then after each debounced change.
+   * Does nothing after close or a second time.
+   */
+  start(signal: AbortSignal): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    if (signal) closeOnAbort(signal, () => this.close());
     for (const r of this.resources) r.informer.start().catch((err: unknown) => this.onError(r, err));
-    return this.startPromise;
+  }
+
+  /**
+   * Resolves at the first full sync (at once if it has happened). Rejects,
+   * with a message naming each resource not yet listed and its HTTP status or
+   * error, if that takes more than `timeoutMs` (ms, default 30000) from this
+   * call, and closes the watch then; rejects if the watch is closed first or
+   * was never started.
+   */
+  ready(timeoutMs = DEFAULT_SYNC_TIMEOUT_MS): Promise<void> {
+    if (this.fullySynced) return Promise.resolve();
+    if (this.closed) return Promise.reject(new Error('kube watch is closed'));
+    if (!this.started) return Promise.reject(new Error('kube watch not started: call start(signal) first'));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const pending = this.resources.filter((r) => !r.synced);
+        const why = pending.map((r) => `${r.spec.name} (${r.spec.path}): ${r.lastError ?? 'no answer'}`).join('; ');
+        reject(new Error(`kube watch: not synced after ${timeoutMs} ms: ${why}`));
+        void this.close();
+      }, timeoutMs);
+    });
+    return Promise.race([this.synced$, deadline]).finally(() => clearTimeout(timer));
   }
 
   /** True after the first full sync. */
@@ -428,7 +485,6 @@ export class KubeIpamWatch {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.startTimer);
     clearTimeout(this.debounce);
     for (const r of this.resources) clearTimeout(r.retry);
     this.settleStart?.(new Error('kube watch closed before the first sync'));
