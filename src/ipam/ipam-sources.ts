@@ -298,7 +298,7 @@ export class IpamSources implements Lifecycle {
       ...this.memoryObjects.map((obj) => ({ obj, where: 'memory' })),
       ...this.kubeObjects.map((obj) => ({ obj, where: 'kubernetes' })),
     ];
-    const { state, problems } = stateFromObjects({ objects, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [], cache: this.cache });
+    const { state, problems } = stateFromObjects({ objects, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [], cache: this.cache, now: this.store.time() });
     return { state, problems: [...this.files.problems, ...problems] };
   }
 

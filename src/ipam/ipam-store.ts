@@ -52,6 +52,11 @@ export class IpamStore {
     this.now = opts.now ?? (() => new Date());
   }
 
+  /** The store's clock (its `now` option): the sources stamp what they translate with it too. */
+  time(): Date {
+    return this.now();
+  }
+
   get snapshot(): IpamSnapshot | undefined {
     return this.current;
   }
