@@ -4,6 +4,7 @@ import { AttributionPipeline } from './attribution/pipeline.js';
 import { RelayClient, type RelayClientOptions } from './ingest/relay-client.js';
 import { IpamSources, type IpamSourcesOptions } from './ipam/ipam-sources.js';
 import type { IpamStore } from './ipam/ipam-store.js';
+import type { IpamSnapshot } from './ipam/snapshot.js';
 import { silentLogger, type Logger } from './log.js';
 import { createExporterMetrics } from './metrics/exporter-metrics.js';
 import { buildApp } from './server/app.js';
@@ -51,7 +52,7 @@ export class ExporterService {
       ...(opts.relay.clock ? { clock: opts.relay.clock } : {}),
     });
     this.sources = new IpamSources({ ...opts.ipam, logger: this.log });
-    this.sources.store.onChange((s) => this.pipeline.setSnapshot(s));
+    this.sources.store.onChange((s) => this.takeSnapshot(s));
     this.client = new RelayClient(
       {
         ...opts.relay,
@@ -70,6 +71,15 @@ export class ExporterService {
       ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
     });
     this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, waitingFor: () => this.waitingFor() });
+  }
+
+  /** Hands a snapshot to the pipeline; one it cannot take (more pools than MAX_POOL_IDS) is logged and the one in force stays. */
+  private takeSnapshot(s: IpamSnapshot): void {
+    try {
+      this.pipeline.setSnapshot(s);
+    } catch (e) {
+      this.log.error('IPAM snapshot not taken by the flow pipeline; flows are classified against the previous one', { version: s.version, error: (e as Error).message });
+    }
   }
 
   get store(): IpamStore {
@@ -95,7 +105,7 @@ export class ExporterService {
     // Listening first: /healthz answers and /readyz explains while IPAM loads.
     await this.sources.start(this.opts.ipamSyncTimeoutMs);
     if (this.closed) return;
-    if (this.sources.store.snapshot) this.pipeline.setSnapshot(this.sources.store.snapshot);
+    if (this.sources.store.snapshot) this.takeSnapshot(this.sources.store.snapshot);
     this.client.start();
   }
 

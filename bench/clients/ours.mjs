@@ -85,8 +85,8 @@ async function done(n) {
   if (rssSamples > 0 && (rss.length === 0 || rss.at(-1).flows < n)) sample(n);
   const extra = {
     decodeErrors: service.client.stats.decodeErrors,
-    handlerErrors: Object.fromEntries(pipeline.handlerErrors),
-    series: pipeline.flowsTotal.seriesCount,
+    handlerErrors: Object.fromEntries(pipeline.handlerErrors().map((e) => [e.handler, e.errors])),
+    series: pipeline.flowsTotal.counter.seriesCount,
     offenders: pipeline.offenders.size,
     offendersEvicted: pipeline.offenders.evicted,
   };

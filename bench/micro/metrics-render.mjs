@@ -90,7 +90,7 @@ const series = lines.filter((l) => l !== '' && !l.startsWith('#')).length;
 report({
   nodes,
   flowsFed: flows,
-  flowsTotalSeries: pipeline.flowsTotal.seriesCount,
+  flowsTotalSeries: pipeline.flowsTotal.counter.seriesCount,
   seriesRendered: series,
   bytes: text.length,
   ms: median(times),

@@ -1,10 +1,12 @@
 import { AttributionPipeline } from '../attribution/pipeline.js';
+import { LostEventSource, type LostEvent } from '../gen/flow/flow_pb.js';
 import type { FlowRecord } from '../ingest/flow-record.js';
 import { replayFiles, type FileProgress } from '../ingest/file-source.js';
 import { stateFromObjects } from '../ipam/from-objects.js';
 import { loadIpamFiles } from '../ipam/ipam-files.js';
 import { IpamError } from '../ipam/model.js';
 import { IpamSnapshot } from '../ipam/snapshot.js';
+import { readModelOf } from '../read-model/read-model.js';
 import { buildReport, type MigrationReport } from './report.js';
 
 export interface AnalyzeOptions {
@@ -29,15 +31,20 @@ export async function analyze(opts: AnalyzeOptions): Promise<MigrationReport> {
   const pipeline = new AttributionPipeline({ windowSec: 10 * 365 * 86400 });
   pipeline.setSnapshot(snap);
   let first = 0;
+  // The files are this run's stream: its lost events (by source) are counted here, as RelayStats does live.
+  const lost = new Map<string, number>();
   const sink = {
     flow: (rec: FlowRecord) => {
       const t = rec.timeSeconds + rec.timeNanos * 1e-9;
       if (t > 0 && (first === 0 || t < first)) first = t;
       return pipeline.flow(rec);
     },
-    lostEvents: pipeline.lostEvents.bind(pipeline),
+    lostEvents: (ev: LostEvent) => {
+      const source = LostEventSource[ev.source] ?? String(ev.source);
+      lost.set(source, (lost.get(source) ?? 0) + Number(ev.numEventsLost));
+    },
     nodeStatus: pipeline.nodeStatus.bind(pipeline),
   };
   const replay = await replayFiles(opts.flowFiles, sink, opts.onProgress ? { onProgress: opts.onProgress } : {});
-  return buildReport(pipeline, snap, replay, opts.flowFiles, opts.ipamFiles, first);
+  return buildReport(readModelOf(pipeline), snap, { ...replay, lostBySource: lost }, opts.flowFiles, opts.ipamFiles, first);
 }

@@ -1,6 +1,6 @@
-import type { AttributionPipeline } from '../attribution/pipeline.js';
 import type { FileReplayStats } from '../ingest/file-source.js';
 import type { IpamSnapshot } from '../ipam/snapshot.js';
+import type { ReadModel } from '../read-model/read-model.js';
 
 export interface MigrationReport {
   input: { flowFiles: string[]; ipamFiles: string[]; lines: number; flows: number; badLines: number; firstErrors: string[]; lostEvents: Record<string, number>; from: string | null; to: string | null };
@@ -34,11 +34,17 @@ function sum<K extends string>(rows: Array<Record<K, string> & { flows: number; 
 }
 
 /** The migration report of a finished offline run. */
-export function buildReport(p: AttributionPipeline, snap: IpamSnapshot, replay: FileReplayStats, flowFiles: string[], ipamFiles: string[], firstFlowSec: number): MigrationReport {
-  const series = p.flowsTotal
-    .entries()
-    .filter((e) => e.value > 0)
-    .map((e) => ({ side: e.labels.side!, pool: e.labels.pool!, node: e.labels.node!, status: e.labels.status!, verdict: e.labels.verdict!, flows: e.value }))
+export function buildReport(
+  read: ReadModel,
+  snap: IpamSnapshot,
+  replay: FileReplayStats & { lostBySource: ReadonlyMap<string, number> },
+  flowFiles: string[],
+  ipamFiles: string[],
+  firstFlowSec: number,
+): MigrationReport {
+  const series = read
+    .flowSeries()
+    .filter((e) => e.flows > 0)
     .sort((a, b) => b.flows - a.flows);
   const statuses = new Map<string, { status: string; source: number; destination: number }>();
   for (const s of series) {
@@ -48,10 +54,10 @@ export function buildReport(p: AttributionPipeline, snap: IpamSnapshot, replay: 
   }
   const withDrops = series.map((s) => ({ ...s, dropped: s.verdict === 'DROPPED' ? s.flows : 0 }));
   const matrix = sum(
-    p.poolFlowsTotal
-      .entries()
-      .filter((e) => e.value > 0)
-      .map((e) => ({ sourcePool: e.labels.source_pool!, destinationPool: e.labels.destination_pool!, flows: e.value, dropped: e.labels.verdict === 'DROPPED' ? e.value : 0 })),
+    read
+      .poolFlowSeries()
+      .filter((e) => e.flows > 0)
+      .map((e) => ({ sourcePool: e.sourcePool, destinationPool: e.destinationPool, flows: e.flows, dropped: e.verdict === 'DROPPED' ? e.flows : 0 })),
     ['sourcePool', 'destinationPool'],
   ).map((r) => ({ ...r, dropRate: r.flows > 0 ? Math.round((r.dropped / r.flows) * 10000) / 10000 : 0 }));
   return {
@@ -62,9 +68,9 @@ export function buildReport(p: AttributionPipeline, snap: IpamSnapshot, replay: 
       flows: replay.flows,
       badLines: replay.errors,
       firstErrors: replay.firstErrors,
-      lostEvents: Object.fromEntries(p.lost),
+      lostEvents: Object.fromEntries(replay.lostBySource),
       from: iso(firstFlowSec),
-      to: iso(p.nowSec),
+      to: iso(read.nowSec()),
     },
     ipam: { mode: snap.state.mode, modeSource: snap.state.modeSource, pools: snap.state.pools.map((x) => ({ name: x.name, state: x.state, cidrs: x.cidrs.map((c) => c.text) })) },
     byStatus: [...statuses.values()].sort((a, b) => b.source + b.destination - a.source - a.destination),
@@ -72,9 +78,9 @@ export function buildReport(p: AttributionPipeline, snap: IpamSnapshot, replay: 
     byNode: sum(withDrops.map((s) => ({ node: s.node, status: s.status, flows: s.flows, dropped: s.dropped })), ['node', 'status']),
     matrix,
     series,
-    offenders: p.offenders
-      .all()
-      .map((o) => o.summary())
+    offenders: read
+      .anomalies()
+      .rows.map(({ flowsInWindow: _, ...o }) => o)
       .sort((a, b) => b.flows - a.flows),
   };
 }

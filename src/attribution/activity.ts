@@ -1,5 +1,5 @@
 import type { IpAddr } from '../net/ip.js';
-import { addressKey } from './sliding-count.js';
+import { addressKey } from '../util/hash.js';
 
 /**
  * Distinct addresses seen per pool and family within a window: the pool's

@@ -1,6 +1,8 @@
 import { FAMILY_NONE } from '../net/ip.js';
 import type { EndpointRecord, FlowRecord } from '../ingest/flow-record.js';
 import type { AddressInfo, IpamSnapshot } from '../ipam/snapshot.js';
+import { IdTable } from '../util/id-table.js';
+import { MAX_POOL_IDS } from './pool-slots.js';
 
 /**
  * The status of one side of a flow. The first rule that holds wins:
@@ -50,9 +52,6 @@ export class Attribution {
   }
 }
 
-/** Series slots per attribution: 2 sides × 16 verdicts for flows_total. */
-export const FLOW_SERIES_SLOTS = 32;
-
 /**
  * Classifies both sides of a flow against the IPAM snapshot in force. Every
  * possible answer is precomputed when the snapshot changes; per flow this is
@@ -65,13 +64,21 @@ export class Classifier {
   private outOfPool!: Attribution;
   private external!: Attribution;
   private unknown!: Attribution;
-  /** Pool name → stable small id across snapshots ('' is 0). */
-  private readonly poolIds = new Map<string, number>([['', 0]]);
+  /** Pool name → stable small id across snapshots ('' is 0), at most MAX_POOL_IDS (see pool-slots.ts). */
+  private readonly poolIds: IdTable<string>;
   /** Relay node name (maybe `cluster/node`) → bare node name. */
   private readonly bareNames = new Map<string, string>();
 
-  constructor() {
-    this.rebuild();
+  constructor(
+    /** `Attribution.series` slots of every answer (SeriesSlots.seal()). Default 0. */
+    private readonly seriesSlots = 0,
+    /** Pool ids handed out at most. Default and upper bound MAX_POOL_IDS (what the per-flow keys hold). */
+    maxPoolIds = MAX_POOL_IDS,
+  ) {
+    if (!(maxPoolIds >= 1 && maxPoolIds <= MAX_POOL_IDS)) throw new RangeError(`maxPoolIds must be 1..${MAX_POOL_IDS}, got ${maxPoolIds}`);
+    this.poolIds = new IdTable<string>(maxPoolIds, 'pool ids (MAX_POOL_IDS, the per-flow key layout)');
+    this.poolIds.idOf('');
+    this.rebuild(undefined);
   }
 
   get snapshot(): IpamSnapshot | undefined {
@@ -79,34 +86,43 @@ export class Classifier {
   }
 
   /** Names of pools by id (index = id). */
-  poolNames(): string[] {
-    const out: string[] = [];
-    for (const [name, id] of this.poolIds) out[id] = name;
-    return out;
+  poolNames(): readonly string[] {
+    return this.poolIds.all();
   }
 
-  poolId(name: string): number {
-    let id = this.poolIds.get(name);
-    if (id === undefined) {
-      id = this.poolIds.size;
-      this.poolIds.set(name, id);
-    }
-    return id;
+  /** The id of a pool seen in some snapshot, or undefined (never creates one: the read side asks this). */
+  findPoolId(name: string): number | undefined {
+    return this.poolIds.find(name);
   }
 
-  /** Swaps the snapshot; every answer is rebuilt once here. */
+  /**
+   * Swaps the snapshot; every answer is rebuilt once here. All or nothing: a
+   * snapshot that would take the pool ids past their limit throws, naming
+   * the pool, and the snapshot in force stays.
+   */
   setSnapshot(snap: IpamSnapshot): void {
+    const names = new Set<string>();
+    for (const p of snap.state.pools) names.add(p.name);
+    for (const i of snap.infos) names.add(i.pool);
+    let fresh = 0;
+    for (const n of names) if (this.poolIds.find(n) === undefined) fresh++;
+    if (this.poolIds.size + fresh > this.poolIds.limit) {
+      throw new RangeError(
+        `IPAM snapshot version ${snap.version} brings ${fresh} new pool name(s) to the ${this.poolIds.size - 1} seen since start; ` +
+          `the per-flow keys hold ${this.poolIds.limit - 1} pools (MAX_POOL_IDS): the snapshot in force stays. Restart the exporter to forget pools that are gone.`,
+      );
+    }
+    this.rebuild(snap);
     this.snap = snap;
-    this.rebuild();
   }
 
-  private rebuild(): void {
-    const snap = this.snap;
+  private rebuild(snap: IpamSnapshot | undefined): void {
     const draining = new Set(snap?.state.pools.filter((p) => p.state === 'draining').map((p) => p.name));
     const mk = (status: Status, info?: AddressInfo) => {
       const pool = info?.pool ?? '';
-      return new Attribution(status, pool, info?.node ?? '', this.poolId(pool), info, draining.has(pool), FLOW_SERIES_SLOTS);
+      return new Attribution(status, pool, info?.node ?? '', this.poolIds.idOf(pool), info, draining.has(pool), this.seriesSlots);
     };
+    for (const p of snap?.state.pools ?? []) this.poolIds.idOf(p.name);
     this.byInfo = (snap?.infos ?? []).map((i) => mk(i.status, i));
     this.wrongNodeByInfo = (snap?.infos ?? []).map((i) => (i.status === 'current' ? mk('wrong_node', i) : undefined));
     this.outOfPool = mk('out_of_pool');

@@ -1,3 +1,7 @@
+import { isPodEndpoint } from '../ingest/flow-record.js';
+import { podNameHash32 } from '../util/hash.js';
+import { poolOfKey, workloadOfKey, workloadPoolKey } from './pool-slots.js';
+
 /**
  * Migration progress per draining pool, by workload: a workload (Cilium
  * security identity, or the pod when it has none) that was seen on a
@@ -19,9 +23,6 @@ export interface MigrationProgress {
   ratio: number;
 }
 
-/** Pool ids share a workload's map key: key * POOL_SLOTS + poolId stays an exact double. */
-const POOL_SLOTS = 256;
-
 export class MigrationTracker {
   /** (workload, draining pool) → last second seen on that pool. */
   private readonly lastOn = new Map<number, number>();
@@ -33,20 +34,20 @@ export class MigrationTracker {
     readonly maxWorkloads = 200_000,
   ) {}
 
-  /** A workload key: its identity when it has a cluster one, else a hash of its pod name (negative). */
+  /**
+   * A workload key: its identity when it is a cluster identity (the one
+   * rule, isPodEndpoint, with no pod name), else a hash of its pod name
+   * (negative). |key| ≤ MAX_WORKLOAD_KEY.
+   */
   static key(identity: number, namespace: string, pod: string): number {
-    if (identity >= 256) return identity;
-    let h = 0x811c9dc5;
-    for (let i = 0; i < namespace.length; i++) h = Math.imul(h ^ namespace.charCodeAt(i), 0x01000193);
-    h = Math.imul(h ^ 47, 0x01000193);
-    for (let i = 0; i < pod.length; i++) h = Math.imul(h ^ pod.charCodeAt(i), 0x01000193);
-    return -((h >>> 0) + 1);
+    if (isPodEndpoint('', identity)) return identity;
+    return -(podNameHash32(namespace, pod) + 1);
   }
 
   record(key: number, drainingPoolId: number, nowSec: number): void {
     nowSec = Math.floor(nowSec); // whole seconds are stored in place; a fraction would box a number per flow
     if (drainingPoolId > 0) {
-      const k = key * POOL_SLOTS + (drainingPoolId % POOL_SLOTS);
+      const k = workloadPoolKey(key, drainingPoolId);
       if (this.lastOn.size < this.maxWorkloads || this.lastOn.has(k)) this.lastOn.set(k, nowSec);
     } else if (this.lastOff.size < this.maxWorkloads || this.lastOff.has(key)) {
       const prev = this.lastOff.get(key);
@@ -60,11 +61,9 @@ export class MigrationTracker {
       let everOn = 0;
       let active = 0;
       let moved = 0;
-      const slot = poolId % POOL_SLOTS;
       for (const [k, on] of this.lastOn) {
-        // Keys are key * POOL_SLOTS + slot; recover both (negative keys round toward -inf).
-        const workload = Math.floor(k / POOL_SLOTS);
-        if (k - workload * POOL_SLOTS !== slot) continue;
+        if (poolOfKey(k) !== poolId) continue;
+        const workload = workloadOfKey(k);
         everOn++;
         if (on >= oldest) active++;
         else if ((this.lastOff.get(workload) ?? -Infinity) >= oldest) {

@@ -1,7 +1,8 @@
 import { IpAddr, formatIp } from '../net/ip.js';
 import { VERDICT_SLOTS, verdictSlotLabel } from './verdict-slot.js';
 import type { Attribution, Status } from './classifier.js';
-import { SlidingCount, addressKey } from './sliding-count.js';
+import { addressKey } from '../util/hash.js';
+import { SlidingCount } from './sliding-count.js';
 
 /** One address seen with an anomalous status: what the API lists and the gauge exports. */
 export class Offender {

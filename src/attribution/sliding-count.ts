@@ -35,15 +35,3 @@ export class SlidingCount {
     return 0;
   }
 }
-
-/** A stable number for an address: the IPv4 value, or a 53-bit hash of the IPv6 words (negative). */
-export function addressKey(family: number, v4: number, v6: ArrayLike<number>): number {
-  if (family === 4) return v4;
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let k = 0; k < 4; k++) {
-    h1 = Math.imul(h1 ^ v6[k]!, 0x85ebca6b) >>> 0;
-    h2 = Math.imul(h2 ^ v6[3 - k]!, 0xc2b2ae35) >>> 0;
-  }
-  return -((h1 * 0x200000 + (h2 & 0x1fffff)) + 1);
-}

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { listenAddressArg, numberArg, opt } from '../cli-options.js';
 import { createLogger } from '../log.js';
+import { readModelOf, type ReadModel } from '../read-model/read-model.js';
 import { ExporterService } from '../service.js';
 import { migrationDemo } from '../sim/migration-demo.js';
 import { SimulatedRelay } from '../sim/simulated-relay.js';
@@ -15,9 +16,9 @@ interface DemoFlags {
 }
 
 /** Flows so far with a status, both sides, from the exporter's own counter. */
-function flowsWith(service: ExporterService, status: string, verdict?: string): number {
+function flowsWith(read: ReadModel, status: string, verdict?: string): number {
   let n = 0;
-  for (const e of service.pipeline.flowsTotal.entries()) if (e.labels.status === status && (!verdict || e.labels.verdict === verdict)) n += e.value;
+  for (const e of read.flowSeries()) if (e.status === status && (!verdict || e.verdict === verdict)) n += e.flows;
   return n;
 }
 
@@ -66,15 +67,15 @@ export function demoCommand(): Command {
         }, t.switchAt * 1000),
         setTimeout(() => out(`t=${t.fixAt}s left-behind pods restarted onto new addresses`), t.fixAt * 1000),
       ];
+      const read = readModelOf(service.pipeline);
       const line = () => {
-        const p = service.pipeline;
-        const stale = p.offenders.active(p.nowSec, Infinity, { status: 'stale' });
-        const mig = p.migration.progress(service.store.snapshot?.state.pools.filter((x) => x.state === 'draining').map((x) => p.classifier.poolId(x.name)) ?? [], p.nowSec)[0];
+        const stale = read.activeAnomalies(Infinity, { status: 'stale' });
+        const mig = read.migration(service.store.snapshot)[0];
         const secs = Math.round((Date.now() - start) / 1000);
         return (
-          `t=${secs}s ipam=${service.store.snapshot?.state.mode ?? '-'} flows=${p.flows} ` +
-          `stale_flows=${flowsWith(service, 'stale')} stale_dropped=${flowsWith(service, 'stale', 'DROPPED')} ` +
-          `stale_endpoints_now=${stale.length}${mig && mig.everOn > 0 ? ` migration=${Math.round(mig.ratio * 100)}%` : ''} relay=${service.client.state}`
+          `t=${secs}s ipam=${service.store.snapshot?.state.mode ?? '-'} flows=${read.flowsProcessed()} ` +
+          `stale_flows=${flowsWith(read, 'stale')} stale_dropped=${flowsWith(read, 'stale', 'DROPPED')} ` +
+          `stale_endpoints_now=${stale.length}${mig && mig.ratio !== null ? ` migration=${Math.round(mig.ratio * 100)}%` : ''} relay=${service.client.state}`
         );
       };
       const tty = process.stdout.isTTY === true;

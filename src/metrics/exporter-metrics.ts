@@ -1,10 +1,11 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { AttributionPipeline } from '../attribution/pipeline.js';
+import { labels } from '../prom/labels.js';
+import { readModelOf, type ActiveAnomalyRow, type MigrationRow, type PoolActivityRow } from '../read-model/read-model.js';
 import type { RelayState, RelayStats } from '../ingest/relay-client.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
 import { LostEventSource } from '../gen/flow/flow_pb.js';
 import { NodeState } from '../gen/relay/relay_pb.js';
-import { anomalyLabels, labelsOf, lostLabels, migrationLabels, nodeAllocLabels, poolFamilyLabels, relayNodeLabels } from './labels.js';
 
 /** Where the pipeline metrics come from: the relay client live, or a file replay. */
 export interface StreamSource {
@@ -13,6 +14,7 @@ export interface StreamSource {
 }
 
 export interface ExporterMetricsOptions {
+  /** The flows' side, read through its read model only. */
   pipeline: AttributionPipeline;
   store: IpamStore;
   /** The relay stream; absent for offline analysis. */
@@ -24,6 +26,17 @@ export interface ExporterMetricsOptions {
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
+
+// Every labelled metric's labels: one ordered list of name and getter pairs each (src/prom/labels.ts).
+const anomalyLabels = labels<ActiveAnomalyRow>(['status', (o) => o.status], ['pool', (o) => o.pool], ['node', (o) => o.node], ['namespace', (o) => o.namespace], ['pod', (o) => o.pod], ['ip', (o) => o.ip]);
+const capacityLabels = labels<{ pool: string; family: 4 | 6 }>(['pool', (c) => c.pool], ['family', (c) => familyName(c.family)]);
+const activityLabels = labels<PoolActivityRow>(['pool', (a) => a.pool], ['family', (a) => familyName(a.family)]);
+const nodeAllocLabels = labels<{ pool: string; node: string; family: 4 | 6 }>(['pool', (n) => n.pool], ['node', (n) => n.node], ['family', (n) => familyName(n.family)]);
+const migrationLabels = labels<MigrationRow>(['pool', (m) => m.pool]);
+const lostLabels = labels<string>(['source', (source) => source]);
+const relayNodeLabels = labels<string>(['state', (state) => state]);
+const connectLabels = labels<'ok' | 'timeout' | 'error'>(['result', (result) => result]);
+const handlerLabels = labels<string>(['handler', (handler) => handler]);
 const lostSources = Object.keys(LostEventSource).filter((k) => Number.isNaN(Number(k)) && k !== 'UNKNOWN_LOST_EVENT_SOURCE');
 const nodeStates = ['connected', 'unavailable', 'gone', 'error'];
 
@@ -33,7 +46,8 @@ const nodeStates = ['connected', 'unavailable', 'gone', 'error'];
  * trackers, the IPAM snapshot in force and the relay stream's counters.
  */
 export function createExporterMetrics(registry: Registry, opts: ExporterMetricsOptions): Registry {
-  const { pipeline, store } = opts;
+  const { store } = opts;
+  const read = readModelOf(opts.pipeline);
   const maxSeries = opts.maxAnomalySeries ?? 50;
   const r = [registry];
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
@@ -41,13 +55,11 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   new Gauge({
     name: 'hubble_ipam_anomalous_endpoints',
     help: `Addresses seen with a stale, unallocated, wrong_node or out_of_pool status within the window; value = their flows in the window. At most ${maxSeries} series, the most active.`,
-    labelNames: anomalyLabels,
+    labelNames: anomalyLabels.names,
     registers: r,
     collect() {
       this.reset();
-      for (const { o, flows } of pipeline.offenders.active(pipeline.nowSec, maxSeries)) {
-        this.set(labelsOf(anomalyLabels, [o.status, o.pool, o.node, o.namespace, o.pod, o.ip]), Math.round(flows * 1000) / 1000);
-      }
+      for (const o of read.activeAnomalies(maxSeries)) this.set(anomalyLabels.of(o), Math.round(o.flowsInWindow * 1000) / 1000);
     },
   });
 
@@ -63,11 +75,11 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
         fill(this);
       },
     });
-  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs (no series for a pool whose CIDRs are unknown, such as host-scope without a configured range).', poolFamilyLabels, (g) => {
-    for (const c of capacity()) if (c.totalIps > 0) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.totalIps);
+  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs (no series for a pool whose CIDRs are unknown, such as host-scope without a configured range).', capacityLabels.names, (g) => {
+    for (const c of capacity()) if (c.totalIps > 0) g.set(capacityLabels.of(c), c.totalIps);
   });
-  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now.', poolFamilyLabels, (g) => {
-    for (const c of capacity()) g.set(labelsOf(poolFamilyLabels, [c.pool, familyName(c.family)]), c.allocatedIps);
+  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now.', capacityLabels.names, (g) => {
+    for (const c of capacity()) g.set(capacityLabels.of(c), c.allocatedIps);
   });
   // Per node: thousands of series that change only with the IPAM snapshot, so they are set once
   // per snapshot, not on every scrape (a scrape of a 5,000-node cluster would rebuild 10,000).
@@ -75,26 +87,22 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   new Gauge({
     name: 'hubble_ipam_node_allocated_ips',
     help: 'Addresses allocated to a node, per pool.',
-    labelNames: nodeAllocLabels,
+    labelNames: nodeAllocLabels.names,
     registers: r,
     collect() {
       const snap = store.snapshot;
       if (snap === nodeGaugeSnapshot) return;
       nodeGaugeSnapshot = snap;
       this.reset();
-      for (const n of snap?.nodeCapacity() ?? []) this.set(labelsOf(nodeAllocLabels, [n.pool, n.node, familyName(n.family)]), n.allocatedIps);
+      for (const n of snap?.nodeCapacity() ?? []) this.set(nodeAllocLabels.of(n), n.allocatedIps);
     },
   });
-  gauge('hubble_ipam_pool_active_ips', 'Distinct addresses of the pool seen in flows within the window.', poolFamilyLabels, (g) => {
-    const names = pipeline.classifier.poolNames();
-    for (const [poolId, fam, n] of pipeline.activity.counts(pipeline.nowSec)) g.set(labelsOf(poolFamilyLabels, [names[poolId] ?? '', familyName(fam)]), n);
+  gauge('hubble_ipam_pool_active_ips', 'Distinct addresses of the pool seen in flows within the window.', activityLabels.names, (g) => {
+    for (const a of read.activeIps()) g.set(activityLabels.of(a), a.activeIps);
   });
-  gauge('hubble_ipam_migration_progress_ratio', 'For a draining pool: active workloads already off it / active workloads that were on it (1 = done).', migrationLabels, (g) => {
-    const draining = store.snapshot?.state.pools.filter((p) => p.state === 'draining') ?? [];
-    const ids = draining.map((p) => pipeline.classifier.poolId(p.name));
-    const names = pipeline.classifier.poolNames();
-    // No series until some workload was seen on the pool: "nothing seen yet" is not "done".
-    for (const m of pipeline.migration.progress(ids, pipeline.nowSec)) if (m.everOn > 0) g.set(labelsOf(migrationLabels, [names[m.poolId]!]), m.ratio);
+  gauge('hubble_ipam_migration_progress_ratio', 'For a draining pool: active workloads already off it / active workloads that were on it (1 = done).', migrationLabels.names, (g) => {
+    // No series until some workload was seen on the pool (ratio null): "nothing seen yet" is not "done".
+    for (const m of read.migration(store.snapshot)) if (m.ratio !== null) g.set(migrationLabels.of(m), m.ratio);
   });
 
   // Pipeline health.
@@ -109,18 +117,19 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
         this.inc(value());
       },
     });
-  total('hubble_ipam_flows_received_total', 'Flows received (each once: replays after a reconnect are not counted).', () => stream()?.stats.flows ?? pipeline.flows);
+  // The stream's figure; without a stream (flows handed to the pipeline directly) the pipeline's own count is all there is.
+  total('hubble_ipam_flows_received_total', 'Flows received (each once: replays after a reconnect are not counted).', () => stream()?.stats.flows ?? read.flowsProcessed());
   new Counter({
     name: 'hubble_ipam_lost_events_total',
     help: 'Events Hubble reported lost before they reached us, by where they were lost.',
-    labelNames: lostLabels,
+    labelNames: lostLabels.names,
     registers: r,
     collect() {
       this.reset();
       // Every known source from the start, so that rate() sees the first loss.
-      for (const source of lostSources) this.inc(labelsOf(lostLabels, [source]), 0);
-      const lost = stream()?.stats.lostEvents ?? pipeline.lost;
-      for (const [source, n] of lost) this.inc(labelsOf(lostLabels, [source]), n);
+      for (const source of lostSources) this.inc(lostLabels.of(source), 0);
+      // Lost events are the stream's figure only (RelayStats).
+      for (const [source, n] of stream()?.stats.lostEvents ?? []) this.inc(lostLabels.of(source), n);
     },
   });
   gauge('hubble_ipam_relay_connected', '1 while the flow stream from Hubble Relay is up.', [], (g) => g.set(stream()?.state === 'streaming' ? 1 : 0));
@@ -128,28 +137,39 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   new Counter({
     name: 'hubble_ipam_relay_connect_attempts_total',
     help: 'Attempts to open the flow stream, by result: ok (the relay answered), timeout (no answer by the connect deadline), error (failed before answering).',
-    labelNames: ['result'],
+    labelNames: connectLabels.names,
     registers: r,
     collect() {
       this.reset();
       const a = stream()?.stats.connectAttempts ?? { ok: 0, timeout: 0, error: 0 };
-      for (const result of ['ok', 'timeout', 'error'] as const) this.inc({ result }, a[result]);
+      for (const result of ['ok', 'timeout', 'error'] as const) this.inc(connectLabels.of(result), a[result]);
     },
   });
-  total('hubble_ipam_flows_future_total', 'Flows stamped ahead of the exporter\'s clock by more than the tolerance (a node with a wrong clock): counted, but moving neither the resume point nor the windows.', () => stream()?.stats.futureFlows ?? pipeline.future.flows);
-  gauge('hubble_ipam_clock_skew_seconds', 'How far ahead of the exporter\'s clock the most future-stamped flow of the last 5 minutes was, seconds (0: none beyond the tolerance).', [], (g) => g.set(stream()?.stats.futureSkewSeconds() ?? pipeline.future.recentSkewSeconds()));
-  gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them.', relayNodeLabels, (g) => {
+  total('hubble_ipam_flows_future_total', 'Flows stamped ahead of the exporter\'s clock by more than the tolerance (a node with a wrong clock): counted, but moving neither the resume point nor the windows.', () => stream()?.stats.futureFlows ?? read.futureFlows().flows);
+  gauge('hubble_ipam_clock_skew_seconds', 'How far ahead of the exporter\'s clock the most future-stamped flow of the last 5 minutes was, seconds (0: none beyond the tolerance).', [], (g) => g.set(stream()?.stats.futureSkewSeconds() ?? read.futureFlows().recentSkewSeconds));
+  gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them.', relayNodeLabels.names, (g) => {
     const counts = new Map<string, number>(nodeStates.map((s) => [s, 0]));
     for (const s of stream()?.stats.nodes.values() ?? []) {
       const name = (NodeState[s] ?? String(s)).replace(/^NODE_/, '').toLowerCase();
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
-    for (const [state, n] of counts) g.set(labelsOf(relayNodeLabels, [state]), n);
+    for (const [state, n] of counts) g.set(relayNodeLabels.of(state), n);
   });
   total('hubble_ipam_decode_errors_total', 'Relay responses that could not be decoded (dropped and logged with their node).', () => stream()?.stats.decodeErrors ?? 0);
   total('hubble_ipam_strings_cut_total', 'Names in flows longer than Kubernetes allows (pod and node names 253 characters, namespaces 63), cut at the limit with a "…" marker.', () => stream()?.stats.cutStrings ?? 0);
   total('hubble_ipam_ipam_errors_total', 'IPAM updates rejected for bad input (the state in force, if any, stays).', () => store.errorCount);
-  gauge('hubble_ipam_last_flow_timestamp_seconds', 'Time of the newest flow received, seconds since the epoch.', [], (g) => g.set(pipeline.nowSec));
+  gauge('hubble_ipam_last_flow_timestamp_seconds', 'Time of the newest flow received, seconds since the epoch.', [], (g) => g.set(read.nowSec()));
+  new Counter({
+    name: 'hubble_ipam_handler_errors_total',
+    help: 'Flows a per-flow handler failed on, by handler (the flow still went to every other handler, and the stream went on).',
+    labelNames: handlerLabels.names,
+    registers: r,
+    collect() {
+      this.reset();
+      // Every handler from the start, so that rate() sees the first failure.
+      for (const { handler, errors } of read.handlerErrors()) this.inc(handlerLabels.of(handler), errors);
+    },
+  });
   return registry;
 }
 

@@ -4,9 +4,11 @@ import { anomalousStatuses } from '../attribution/classifier.js';
 import type { AttributionPipeline } from '../attribution/pipeline.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
 import { renderOpenMetrics } from '../metrics/exporter-metrics.js';
+import { readModelOf } from '../read-model/read-model.js';
 
 export interface AppDeps {
   registry: Registry;
+  /** The flows' side, read through its read model only. */
   pipeline: AttributionPipeline;
   store: IpamStore;
   /** What readiness still waits for; empty when ready. */
@@ -79,7 +81,9 @@ function queryError(errors: AjvError[], schema: { properties?: Record<string, { 
  * `listen` so that tests use `inject()`.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const { registry, pipeline, store } = deps;
+  const { registry, store } = deps;
+  const read = readModelOf(deps.pipeline);
+  const round3 = (n: number) => Math.round(n * 1000) / 1000;
   // Unknown query parameters are an error, not silently dropped.
   const app = Fastify({
     logger: false,
@@ -117,8 +121,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get('/api/v1/pools', { schema: query({ limit: limitParam(POOLS_MAX_LIMIT, POOLS_MAX_LIMIT) }) }, async (req) => {
     const snap = store.snapshot;
-    const names = pipeline.classifier.poolNames();
-    const active = new Map(pipeline.activity.counts(pipeline.nowSec).map(([id, fam, n]) => [`${names[id]}/${fam}`, n]));
+    const active = new Map(read.activeIps().map((a) => [`${a.pool}/${a.family}`, a.activeIps]));
     const { items, ...counts } = page(snap?.state.pools ?? [], (req.query as { limit: number }).limit);
     return {
       mode: snap?.state.mode ?? null,
@@ -174,38 +177,35 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     async (req) => {
       const q = req.query as { status?: string; pool?: string; node?: string; namespace?: string; limit: number };
-      const { items, ...counts } = page(pipeline.offenders.all(q), q.limit);
+      const { total, rows } = read.anomalies(q, q.limit);
       return {
-        windowSeconds: pipeline.windowSec,
-        ...counts,
-        anomalies: items.map((o) => ({
-          ...o.summary(),
-          flowsInWindow: Math.round(o.window.value(pipeline.nowSec, pipeline.windowSec) * 1000) / 1000,
-        })),
+        windowSeconds: read.windowSec,
+        total,
+        returned: rows.length,
+        truncated: total > rows.length,
+        limit: q.limit,
+        anomalies: rows.map((o) => ({ ...o, flowsInWindow: round3(o.flowsInWindow) })),
       };
     },
   );
 
   app.get('/api/v1/migration', { schema: query({}) }, async () => {
     const snap = store.snapshot;
-    const draining = snap?.state.pools.filter((p) => p.state === 'draining') ?? [];
-    const ids = draining.map((p) => pipeline.classifier.poolId(p.name));
-    const progress = pipeline.migration.progress(ids, pipeline.nowSec);
-    const stale = pipeline.offenders.active(pipeline.nowSec, Infinity, { status: 'stale' });
+    const stale = read.activeAnomalies(Infinity, { status: 'stale' });
     return {
       mode: snap?.state.mode ?? null,
-      windowSeconds: pipeline.windowSec,
-      draining: draining.map((p, i) => ({
-        pool: p.name,
-        cidrs: p.cidrs.map((c) => c.text),
-        progressRatio: progress[i]!.everOn > 0 ? progress[i]!.ratio : null,
-        workloadsEverOn: progress[i]!.everOn,
-        workloadsActive: progress[i]!.active,
-        workloadsMoved: progress[i]!.moved,
-        staleEndpointsActive: stale.filter((s) => s.o.pool === p.name).length,
+      windowSeconds: read.windowSec,
+      draining: read.migration(snap).map((m) => ({
+        pool: m.pool,
+        cidrs: m.cidrs,
+        progressRatio: m.ratio,
+        workloadsEverOn: m.everOn,
+        workloadsActive: m.active,
+        workloadsMoved: m.moved,
+        staleEndpointsActive: stale.filter((s) => s.pool === m.pool).length,
       })),
       staleEndpointsActive: stale.length,
-      staleFlowsInWindow: Math.round(stale.reduce((n, s) => n + s.flows, 0) * 1000) / 1000,
+      staleFlowsInWindow: round3(stale.reduce((n, s) => n + s.flowsInWindow, 0)),
     };
   });
 

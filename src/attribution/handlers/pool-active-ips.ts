@@ -1,0 +1,17 @@
+import { ActivityTracker } from '../activity.js';
+import type { AttributedFlow, FlowHandler, HandlerContext } from '../handler.js';
+
+/** Feeds the activity tracker behind hubble_ipam_pool_active_ips: every side with a pool. */
+export class PoolActiveIpsHandler implements FlowHandler {
+  readonly name = 'pool_active_ips';
+  readonly tracker: ActivityTracker;
+
+  constructor(_ctx: HandlerContext, opts: { windowSec: number }) {
+    this.tracker = new ActivityTracker(opts.windowSec);
+  }
+
+  processFlow(f: AttributedFlow): void {
+    if (f.src.poolId !== 0) this.tracker.record(f.src.poolId, f.rec.source.ip, f.nowSec);
+    if (f.dst.poolId !== 0) this.tracker.record(f.dst.poolId, f.rec.destination.ip, f.nowSec);
+  }
+}
