@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { AttributionPipeline } from './attribution/pipeline.js';
 import { RelayClient, type RelayClientOptions } from './ingest/relay-client.js';
 import { IpamSources, type IpamSourcesOptions } from './ipam/ipam-sources.js';
+import { closeOnAbort, type Lifecycle } from './lifecycle.js';
 import type { IpamStore } from './ipam/ipam-store.js';
 import type { IpamSnapshot } from './ipam/snapshot.js';
 import { silentLogger, type Logger } from './log.js';
@@ -26,10 +27,13 @@ export interface ServiceOptions {
 /**
  * The exporter wired together in one place: IPAM sources → store → pipeline;
  * relay stream → pipeline; pipeline, store and stream → metrics and API.
- * `start()` returns once the HTTP server listens and IPAM has loaded; the
- * stream runs in the background. `close()` is safe before start and twice.
+ *
+ * Lifecycle (src/lifecycle.ts): `start(signal)` returns at once with the
+ * promise of `ready()`: the HTTP server listens, then IPAM loads, then the
+ * stream starts and runs in the background. The signal aborting closes
+ * everything as `close()` does; `close()` is safe before start and twice.
  */
-export class ExporterService {
+export class ExporterService implements Lifecycle {
   readonly registry = new Registry();
   readonly pipeline: AttributionPipeline;
   readonly sources: IpamSources;
@@ -37,6 +41,7 @@ export class ExporterService {
   readonly app: FastifyInstance;
   private streamStarted = false;
   private closed = false;
+  private starting: Promise<void> | undefined;
   private readonly log: Logger;
   /** The bound HTTP address, once listening. */
   address = '';
@@ -96,17 +101,37 @@ export class ExporterService {
     return out;
   }
 
-  async start(): Promise<void> {
+  /** Starts in the background; returns at once with the promise of `ready()`. */
+  start(signal: AbortSignal): Promise<void> {
+    if (this.starting) return this.starting;
+    // JavaScript callers (benchmark clients) may still leave the signal out: close() alone stops them.
+    if (signal) closeOnAbort(signal, () => this.close());
+    this.starting = this.closed ? Promise.resolve() : this.run(signal);
+    return this.starting;
+  }
+
+  /**
+   * Resolves once the HTTP server listens, IPAM has loaded and the stream has
+   * started (at once if closed before); rejects with the first failure, after
+   * which the caller closes the service.
+   */
+  ready(): Promise<void> {
+    return this.starting ?? Promise.reject(new Error('the exporter is not started: call start(signal) first'));
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
     const listen = this.opts.listenAddress ?? '0.0.0.0:9967';
     const colon = listen.lastIndexOf(':');
     const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
     const port = Number(listen.slice(colon + 1));
     this.address = await this.app.listen({ host, port });
+    if (this.closed) return;
     // Listening first: /healthz answers and /readyz explains while IPAM loads.
-    await this.sources.start(this.opts.ipamSyncTimeoutMs);
+    this.sources.start(signal);
+    await this.sources.ready(this.opts.ipamSyncTimeoutMs);
     if (this.closed) return;
     if (this.sources.store.snapshot) this.takeSnapshot(this.sources.store.snapshot);
-    this.client.start();
+    this.client.start(signal);
   }
 
   async close(): Promise<void> {

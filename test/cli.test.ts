@@ -1,31 +1,21 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingSink } from './support/recording-sink.js';
 import { RelayClient } from '../src/ingest/relay-client.js';
 import { FLOW_MASK_PATHS } from '../src/ingest/field-mask.js';
+import { untilClosed } from './support/lifecycle.js';
+import { example, repoRoot as root } from './support/paths.js';
+import { killCliProcesses, runCli as run, startCli } from './support/processes.js';
+import { RecordingSink } from './support/recording-sink.js';
 import { StaticRelay } from './support/static-relay.js';
+import { tempDir } from './support/temp.js';
 import { waitFor } from './support/wait.js';
 
-// The built CLI, as a user runs it (`npm test` builds first).
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist', 'cli.js');
-const ipamFile = join(root, 'examples', 'ipam-config.yaml');
-// A machine without any Kubernetes configuration: an empty home, no KUBECONFIG, not in a pod.
-const noKubeHome = mkdtempSync(join(tmpdir(), 'hie-home-'));
-const { KUBECONFIG: _kc, KUBERNETES_SERVICE_HOST: _ksh, ...baseEnv } = process.env;
-const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  // A command that should have refused to start is killed after 10 s (status null fails the test).
-  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 10_000, env: { ...baseEnv, HOME: noKubeHome, ...env } });
+// Every command runs as on a machine without any Kubernetes configuration (see noKubeEnv).
+const ipamFile = example('ipam-config.yaml');
 
-const children: Array<ReturnType<typeof spawn>> = [];
-afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-});
+afterEach(killCliProcesses);
 
 describe('command line', () => {
   it('lists every serve flag with its default and environment variable', () => {
@@ -57,18 +47,16 @@ describe('command line', () => {
   });
 
   it('simulate-relay serves a separate process; a client receives exactly --total flows', async () => {
-    const child = spawn(process.execPath, [cli, 'simulate-relay', '--listen', '127.0.0.1:0', '--total', '1500', '--rate', '3000', '--lost-every', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    await waitFor(() => /on (127\.0\.0\.1:\d+)/.test(out), 'the relay to print its address');
-    const address = out.match(/on (127\.0\.0\.1:\d+)/)![1]!;
+    const relay = startCli(['simulate-relay', '--listen', '127.0.0.1:0', '--total', '1500', '--rate', '3000', '--lost-every', '500']);
+    const address = (await relay.waitForOutput(/on (127\.0\.0\.1:\d+)/, 'the relay to print its address'))[1]!;
     const sink = new RecordingSink();
-    const client = new RelayClient({ address, since: new Date(Date.now() - 60_000), statusIntervalMs: 0 }, sink);
-    client.start();
+    const client = new RelayClient({ address, since: new Date(Date.now() - 60_000) }, sink);
+    client.start(untilClosed);
     try {
+      // The relay says when its stream has sent everything, and how many flows it sent in all: no more can come.
+      const [, sent] = await relay.waitForOutput(/msg="simulated relay stream sent every flow of its range" flows=\d+ flowsSent=(\d+)/, 'the relay to send every flow');
+      expect(Number(sent)).toBe(1500);
       await waitFor(() => sink.flows >= 1500, '1500 flows from the child relay');
-      await new Promise((r) => setTimeout(r, 200));
       expect(sink.flows).toBe(1500);
       expect(sink.keys.size).toBe(1500);
       expect(sink.lostTotal()).toBe(2 * 7);
@@ -86,11 +74,7 @@ describe('serve asks for a field mask unless --no-field-mask', () => {
     const relay = new StaticRelay([]);
     const address = await relay.listen();
     try {
-      const child = spawn(process.execPath, [cli, 'serve', '--relay-address', address, '--ipam-file', ipamFile, '--listen-address', '127.0.0.1:0', ...flags], {
-        stdio: 'ignore',
-        env: { ...baseEnv, HOME: noKubeHome },
-      });
-      children.push(child);
+      startCli(['serve', '--relay-address', address, '--ipam-file', ipamFile, '--listen-address', '127.0.0.1:0', ...flags]);
       await waitFor(() => relay.requests.length > 0, 'the GetFlows request');
       const req = relay.requests[0]!;
       expect(req.fieldMask?.paths ?? []).toEqual(paths);
@@ -126,7 +110,7 @@ describe('boolean flags from the environment', () => {
 });
 
 describe('bad input at startup: one line that names the flag, the value and what is expected', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hie-cli-'));
+  const dir = tempDir('cli');
   const ipamDir = join(dir, 'ipam');
   mkdirSync(ipamDir);
   const badYaml = join(dir, 'bad.yaml');

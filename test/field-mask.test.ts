@@ -21,6 +21,7 @@ import { SimulatedRelay } from '../src/sim/simulated-relay.js';
 import { flowDump } from './support/fixtures.js';
 import { truthConfigYaml, truthScenario } from './support/ground-truth.js';
 import { StaticRelay } from './support/static-relay.js';
+import { untilClosed } from './support/lifecycle.js';
 import { waitFor } from './support/wait.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -132,13 +133,13 @@ describe('masked and unmasked streams count the same', () => {
     const address = await relay.listen('127.0.0.1:0');
     cleanups.push(() => relay.close());
     const service = new ExporterService({
-      relay: { address, since: new Date(epoch - 1000), statusIntervalMs: 0, fieldMask },
+      relay: { address, since: new Date(epoch - 1000), fieldMask },
       ipam: { files: [cfg], filePollMs: 100 },
       listenAddress: '127.0.0.1:0',
       windowSec: 3600,
     });
     cleanups.push(() => service.close());
-    await service.start();
+    await service.start(untilClosed);
     await waitFor(() => service.pipeline.flows >= TOTAL, `${TOTAL} flows`, 20_000, () => service.pipeline.flows);
     const text = await (await fetch(`${service.address}/metrics`)).text();
     return { relay, text };
@@ -174,9 +175,9 @@ describe('masked and unmasked streams count the same', () => {
     const counts: number[] = [];
     for (const fieldMask of [true, false]) {
       const sink = new RecordingSink();
-      const client = new RelayClient({ address, statusIntervalMs: 0, fieldMask }, sink);
+      const client = new RelayClient({ address, fieldMask }, sink);
       cleanups.push(() => client.close());
-      client.start();
+      client.start(untilClosed);
       await waitFor(() => client.stats.flows + client.stats.decodeErrors >= 500, '500 flows');
       expect(client.stats.decodeErrors).toBe(0);
       counts.push(sink.flows);

@@ -19,6 +19,7 @@ import { loadIpamFiles } from '../src/ipam/ipam-files.js';
 import { IpamSnapshot } from '../src/ipam/snapshot.js';
 import { flowDump } from './support/fixtures.js';
 import { StaticRelay } from './support/static-relay.js';
+import { untilClosed } from './support/lifecycle.js';
 import { waitFor } from './support/wait.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -80,9 +81,9 @@ describe('the real dumps through the file path and the gRPC path', () => {
       const address = await relay.listen();
       cleanups.push(() => relay.close());
       const grpc = pipelineFor(ipam);
-      const client = new RelayClient({ address, statusIntervalMs: 0 }, grpc.pipeline);
+      const client = new RelayClient({ address }, grpc.pipeline);
       cleanups.push(() => client.close());
-      client.start();
+      client.start(untilClosed);
       await waitFor(() => client.stats.flows + client.stats.decodeErrors + client.stats.duplicates >= count, `${count} flows over gRPC`);
       expect({ flows: client.stats.flows, decodeErrors: client.stats.decodeErrors, duplicates: client.stats.duplicates }).toEqual({ flows: count, decodeErrors: 0, duplicates: 0 });
 

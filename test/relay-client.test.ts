@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RelayClient, type RelayClientOptions, type RelayState } from '../src/ingest/relay-client.js';
@@ -9,20 +8,15 @@ import { Verdict } from '../src/gen/flow/flow_pb.js';
 import { defaultScenario, type Scenario } from '../src/sim/scenario.js';
 import { SimulatedRelay } from '../src/sim/simulated-relay.js';
 import { makeTestPki } from './support/certs.js';
+import { untilClosed } from './support/lifecycle.js';
+import { freePort } from './support/ports.js';
+import { everythingDelivered } from './support/relay-marker.js';
 import { waitFor } from './support/wait.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function startRelay(scenario: Scenario, epochMs: number, address = '127.0.0.1:0', extra: Partial<ConstructorParameters<typeof SimulatedRelay>[0]> = {}) {
   const relay = new SimulatedRelay({ scenario, epochMs, ...extra });
@@ -34,11 +28,11 @@ async function startRelay(scenario: Scenario, epochMs: number, address = '127.0.
 function startClient(address: string, sink: RecordingSink | QueueSink, opts: Partial<RelayClientOptions> = {}) {
   const states: RelayState[] = [];
   const client = new RelayClient(
-    { address, backoff: { initialMs: 50, maxMs: 400 }, statusIntervalMs: 0, onStateChange: (s) => states.push(s), ...opts },
+    { address, backoff: { initialMs: 50, maxMs: 400 }, onStateChange: (s) => states.push(s), ...opts },
     sink,
   );
   cleanups.push(() => client.close());
-  client.start();
+  client.start(untilClosed);
   return { client, states };
 }
 
@@ -66,9 +60,8 @@ describe('relay client over loopback gRPC', () => {
     await waitFor(() => client.stats.reconnects >= 2, 'two failed attempts while the relay is down');
     expect(states).toContain('backoff');
     expect(sink.flows).toBe(0);
-    await startRelay(finite(total, 3000), epoch, `127.0.0.1:${port}`);
-    await waitFor(() => sink.flows >= total, `${total} flows`, 20_000, () => sink.flows);
-    await new Promise((r) => setTimeout(r, 200));
+    const { relay } = await startRelay(finite(total, 3000), epoch, `127.0.0.1:${port}`);
+    await everythingDelivered(relay, sink);
     expectExactlyOnce(sink, total);
     expect(client.state).toBe('streaming');
     expect(client.stats.flows).toBe(total);
@@ -93,10 +86,9 @@ describe('relay client over loopback gRPC', () => {
       await waitFor(() => sink.flows >= 3500, '3500 flows before the second restart');
       await second.relay.close();
       await waitFor(() => client.state === 'backoff', 'the client noticing the second death');
-      await startRelay(scenario, epoch, first.address);
+      const third = await startRelay(scenario, epoch, first.address);
 
-      await waitFor(() => sink.flows >= total, `${total} flows`, 20_000, () => sink.flows);
-      await new Promise((r) => setTimeout(r, 200));
+      await everythingDelivered(third.relay, sink);
       expectExactlyOnce(sink, total);
       expect(client.stats.reconnects).toBeGreaterThanOrEqual(2);
       // The resumed streams replayed what was already counted, and it was dropped.
@@ -116,8 +108,7 @@ describe('relay client over loopback gRPC', () => {
       since: new Date(epoch - 1000),
       onStateChange: (s, e) => e && errors.push(e.message),
     });
-    await waitFor(() => sink.flows >= total, `${total} flows`, 20_000, () => sink.flows);
-    await new Promise((r) => setTimeout(r, 200));
+    await everythingDelivered(relay, sink);
     expectExactlyOnce(sink, total);
     expect(client.stats.reconnects).toBe(1);
     expect(errors).toEqual([`relay call failed (relay ${address}): INTERNAL: stream reset by test`]);
@@ -177,8 +168,8 @@ describe('relay client over loopback gRPC', () => {
       whitelist: [{ verdict: [Verdict.DROPPED] } as never],
       blacklist: [{ nodeName: ['kind-kind/kind-worker'] } as never],
     });
-    await waitFor(() => relay.flowsSent >= expected && sink.flows >= expected, `${expected} filtered flows`);
-    await new Promise((r) => setTimeout(r, 700)); // the whole scenario has played by now
+    // The relay has played the whole scenario through its filters, and all it sent has arrived.
+    await everythingDelivered(relay, sink);
     expect(sink.flows).toBe(expected);
   });
 
@@ -216,8 +207,7 @@ describe('relay client over loopback gRPC', () => {
     whole.bytes[10] = good.subarray(0, good.length - 7);
     const sink = new RecordingSink();
     const { client } = startClient(address, sink, { since: new Date(epoch - 1000), fieldMask: false });
-    await waitFor(() => sink.flows >= 999, '999 good flows');
-    await new Promise((r) => setTimeout(r, 200));
+    await everythingDelivered(relay, sink);
     expect(sink.flows).toBe(999);
     expect(client.stats.decodeErrors).toBe(1);
     expect(client.state).toBe('streaming');

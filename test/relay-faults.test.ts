@@ -23,6 +23,7 @@ import { defaultScenario, ScenarioModel } from '../src/sim/scenario.js';
 import { SimulatedRelay } from '../src/sim/simulated-relay.js';
 import { makeTestPki } from './support/certs.js';
 import { flowMessage, ScriptedRelay, type Cut, type ScriptedMessage } from './support/scripted-relay.js';
+import { untilClosed } from './support/lifecycle.js';
 import { waitFor } from './support/wait.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -62,7 +63,6 @@ function startClient(address: string, sink: RecordingSink, opts: Partial<RelayCl
     {
       address,
       backoff: { initialMs: 50, maxMs: 200 },
-      statusIntervalMs: 0,
       onStateChange: (s, e) => {
         states.push(s);
         if (e) errors.push(e);
@@ -72,7 +72,7 @@ function startClient(address: string, sink: RecordingSink, opts: Partial<RelayCl
     sink,
   );
   cleanups.push(() => client.close());
-  client.start();
+  client.start(untilClosed);
   return { client, states, errors };
 }
 

@@ -3,26 +3,20 @@
  * clients that never finish their requests, exits promptly on SIGTERM; and
  * the lifecycle gives up after its deadline, naming what did not stop.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runUntilStopped } from '../src/commands/lifecycle.js';
+import { example } from './support/paths.js';
+import { killCliProcesses, startCli } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist', 'cli.js');
 /** The bound the issue sets from SIGTERM to exit, ms. */
 const EXIT_BOUND_MS = 10_000;
 
-const children: Array<ReturnType<typeof spawn>> = [];
 const sockets: Socket[] = [];
 afterEach(() => {
   for (const s of sockets.splice(0)) s.destroy();
-  for (const c of children.splice(0)) c.kill('SIGKILL');
+  killCliProcesses();
 });
 
 function open(port: number, data: string): Promise<Socket> {
@@ -35,22 +29,10 @@ function open(port: number, data: string): Promise<Socket> {
 
 describe('SIGTERM', () => {
   it('ends serve within 10 s while HTTP clients hold half-sent requests and keep-alive connections', async () => {
-    const { KUBECONFIG: _k, KUBERNETES_SERVICE_HOST: _h, ...env } = process.env;
-    const child = spawn(process.execPath, [cli, 'serve', '--relay-address', '127.0.0.1:1', '--ipam-file', join(root, 'examples', 'ipam-config.yaml'), '--listen-address', '127.0.0.1:0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...env, HOME: mkdtempSync(join(tmpdir(), 'hie-home-')) },
-    });
-    children.push(child);
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
+    const serve = startCli(['serve', '--relay-address', '127.0.0.1:1', '--ipam-file', example('ipam-config.yaml'), '--listen-address', '127.0.0.1:0']);
     let exitedAt = 0;
-    let exitCode: number | null = null;
-    child.on('exit', (code) => {
-      exitedAt = Date.now();
-      exitCode = code;
-    });
-    await waitFor(() => /msg=serving address=http:\/\/127\.0\.0\.1:(\d+)/.test(err), 'serve to listen', 15_000, () => err);
-    const port = Number(err.match(/msg=serving address=http:\/\/127\.0\.0\.1:(\d+)/)![1]);
+    serve.child.on('exit', () => (exitedAt = Date.now()));
+    const port = Number((await serve.waitForOutput(/msg=serving address=http:\/\/127\.0\.0\.1:(\d+)/, 'serve to listen'))[1]);
 
     // Headers never finished.
     await open(port, 'GET /metrics HTTP/1.1\r\nHost: exporter\r\nAccept: text/plain\r\n');
@@ -65,8 +47,8 @@ describe('SIGTERM', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
 
     const signalledAt = Date.now();
-    child.kill('SIGTERM');
-    await waitFor(() => exitedAt > 0, 'the process to exit', 30_000, () => err.split('\n').slice(-3));
+    serve.child.kill('SIGTERM');
+    const exitCode = await serve.exited();
     expect(exitedAt - signalledAt).toBeLessThan(EXIT_BOUND_MS);
     expect(exitCode).toBe(0);
   });
@@ -105,5 +87,17 @@ describe('the shutdown deadline', () => {
     );
     expect(done).toEqual(['a', 'b']);
     expect(exits).toEqual([]);
+  });
+
+  it('aborts the controller before the first step: every part started with its signal begins to stop at once', async () => {
+    const stop = new AbortController();
+    const abortedWhenStepRan: boolean[] = [];
+    await runUntilStopped(0.01, [{ what: 'a', stop: async () => void abortedWhenStepRan.push(stop.signal.aborted) }], {
+      controller: stop,
+      deadlineMs: 60_000,
+      exit: () => {},
+      write: () => {},
+    });
+    expect(abortedWhenStepRan).toEqual([true]);
   });
 });

@@ -33,6 +33,7 @@ export function demoCommand(): Command {
       const log = createLogger('warn');
       const demo = migrationDemo(f.rate, f.speed);
       const start = Date.now();
+      const stop = new AbortController(); // aborted on SIGTERM/SIGINT or after --duration
       const relay = new SimulatedRelay({ scenario: demo.scenario, epochMs: start, logger: log });
       const relayAddress = await relay.listen('127.0.0.1:0');
       const service = new ExporterService({
@@ -43,7 +44,7 @@ export function demoCommand(): Command {
         logger: log,
       });
       try {
-        await service.start();
+        await service.start(stop.signal);
       } catch (e) {
         await service.close();
         await relay.close();
@@ -92,6 +93,6 @@ export function demoCommand(): Command {
           },
         },
         { what: `the simulated relay on ${relayAddress}`, stop: () => relay.close() },
-      ]);
+      ], { controller: stop });
     });
 }

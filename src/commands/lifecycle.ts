@@ -17,11 +17,18 @@ export interface LifecycleOptions {
   exit?: (code: number) => void;
   /** Where the line naming what did not stop goes. Default stderr. */
   write?: (line: string) => void;
+  /**
+   * Aborted first when stopping: every component started with its signal
+   * begins to stop at once, and the steps then wait for each in order.
+   * Default: none.
+   */
+  controller?: AbortController;
 }
 
 /**
  * Runs until SIGINT/SIGTERM or, when `durationSec` > 0, until that many
- * seconds have passed; then stops each step in order, once. A shutdown that
+ * seconds have passed; then aborts `opts.controller` and stops each step in
+ * order, once. A shutdown that
  * has not finished within the deadline, or a second signal, ends the process
  * with exit code 1 and one line naming the step that did not stop.
  */
@@ -49,6 +56,7 @@ export function runUntilStopped(durationSec: number, steps: StopStep[] | (() => 
       deadline = setTimeout(() => giveUp(`shutdown did not finish within ${deadlineMs / 1000} s`), deadlineMs);
       deadline.unref();
       void (async () => {
+        opts.controller?.abort();
         for (const step of list) {
           pending = step.what;
           try {

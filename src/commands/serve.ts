@@ -166,13 +166,19 @@ export function serveCommand(): Command {
       maxAnomalySeries: f.maxAnomalySeries,
       logger: log,
     });
-    const stopped = runUntilStopped(0, [
-      { what: 'the relay stream', stop: () => service.client.close() },
-      { what: 'the IPAM sources', stop: () => service.sources.close() },
-      { what: `the HTTP server on ${f.listenAddress}`, stop: () => service.close() },
-    ]);
+    // Aborted on SIGTERM/SIGINT: every part begins to stop at once; the steps wait for each in order.
+    const stop = new AbortController();
+    const stopped = runUntilStopped(
+      0,
+      [
+        { what: 'the relay stream', stop: () => service.client.close() },
+        { what: 'the IPAM sources', stop: () => service.sources.close() },
+        { what: `the HTTP server on ${f.listenAddress}`, stop: () => service.close() },
+      ],
+      { controller: stop },
+    );
     try {
-      await service.start();
+      await service.start(stop.signal);
     } catch (e) {
       await service.close();
       throw listenError(e, '--listen-address', f.listenAddress);

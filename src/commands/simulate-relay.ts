@@ -88,13 +88,16 @@ export function simulateRelayCommand(): Command {
       const tls = f.tlsCertFile && f.tlsKeyFile
         ? { cert: readFileSync(f.tlsCertFile), key: readFileSync(f.tlsKeyFile), ...(f.tlsClientCaFile ? { clientCa: readFileSync(f.tlsClientCaFile) } : {}) }
         : undefined;
-      const relay = new SimulatedRelay({ scenario: scenarioFromFlags(f), logger: log, ...(tls ? { tls } : {}) });
-      const address = await relay.listen(f.listen);
+      const relay = new SimulatedRelay({ scenario: scenarioFromFlags(f), address: f.listen, logger: log, ...(tls ? { tls } : {}) });
+      // Aborted on SIGTERM/SIGINT or after --duration.
+      const stop = new AbortController();
+      relay.start(stop.signal);
+      const address = await relay.ready();
       process.stdout.write(
         `simulated Hubble Relay on ${address} (${f.rate} flows/s, seed ${f.seed})\n` +
           `  hubble observe --server ${address}${tls ? ' --tls' : ''} --follow\n` +
           `  hubble-ipam-exporter serve --relay-address ${address}\n`,
       );
-      await runUntilStopped(f.duration, [{ what: `the simulated relay on ${address}`, stop: () => relay.close() }]);
+      await runUntilStopped(f.duration, [{ what: `the simulated relay on ${address}`, stop: () => relay.close() }], { controller: stop });
     });
 }

@@ -12,6 +12,7 @@ import {
   type ServerStatusResponse,
 } from '../gen/observer/observer_pb.js';
 import { NodeState } from '../gen/relay/relay_pb.js';
+import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
 import { RELAY_PORT_HINT, RelayError } from './errors.js';
@@ -154,6 +155,7 @@ const noAnswerCodes: ReadonlySet<status> = new Set([status.DEADLINE_EXCEEDED, st
 /** grpc-js's own receive limit, bytes: above our maxMessageBytes so that we see and skip an oversized message. */
 const GRPC_RECEIVE_CAP_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_FLOW_CONTROL_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /**
  * Streams every flow from Hubble Relay (or one agent's Hubble server) into a
@@ -161,14 +163,16 @@ const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
  * with lost events and node status passed on, and with the sink's
  * backpressure honoured.
  *
- * Lifecycle: `start()` returns at once and the stream runs in the background;
- * `close()` stops it, is safe before start and safe twice.
+ * Lifecycle (src/lifecycle.ts): `start(signal)` returns at once and the
+ * stream runs in the background until `close()`, the signal, or a permanent
+ * error (`closed()` resolves then); `close()` is safe before start and twice.
+ * Options are resolved and checked in the constructor.
  */
-export class RelayClient {
+export class RelayClient implements Lifecycle {
   readonly stats: RelayStats;
   private _state: RelayState = 'idle';
   private readonly opts: Required<
-    Pick<RelayClientOptions, 'resumeOverlapMs' | 'callTimeoutMs' | 'connectTimeoutMs' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxMessageBytes' | 'futureToleranceMs'>
+    Pick<RelayClientOptions, 'resumeOverlapMs' | 'flowControlWindowBytes' | 'callTimeoutMs' | 'connectTimeoutMs' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxMessageBytes' | 'futureToleranceMs'>
   > &
     RelayClientOptions;
   private readonly future: FutureGuard;
@@ -196,6 +200,7 @@ export class RelayClient {
   ) {
     this.opts = {
       resumeOverlapMs: 2000,
+      flowControlWindowBytes: DEFAULT_FLOW_CONTROL_WINDOW_BYTES,
       callTimeoutMs: 5000,
       connectTimeoutMs: 10_000,
       keepaliveTimeMs: 30_000,
@@ -213,8 +218,9 @@ export class RelayClient {
       const v = this.opts[k];
       if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k} must be a positive number of milliseconds, got ${v}`);
     }
-    if (!Number.isInteger(this.opts.maxMessageBytes) || this.opts.maxMessageBytes <= 0) {
-      throw new RangeError(`maxMessageBytes must be a positive integer, got ${this.opts.maxMessageBytes}`);
+    for (const k of ['maxMessageBytes', 'flowControlWindowBytes'] as const) {
+      const v = this.opts[k];
+      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${k} must be a positive integer, got ${v}`);
     }
     this.future = new FutureGuard(this.opts.futureToleranceMs, options.clock);
     this.stats = new RelayStats(this.future, () => this.decoder.cutStrings);
@@ -237,11 +243,12 @@ export class RelayClient {
     return this.opts.address;
   }
 
-  /** Starts streaming in the background. Returns at once. */
-  start(signal?: AbortSignal): void {
+  /** Starts streaming in the background and returns at once; `signal` aborting stops it as `close()` does. */
+  start(signal: AbortSignal): void {
     if (this.started || this._state === 'closed') return;
     this.started = true;
-    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    // JavaScript callers (benchmark clients) may still leave the signal out: close() alone stops them.
+    if (signal) closeOnAbort(signal, () => this.close());
     this.connect();
   }
 
@@ -300,7 +307,7 @@ export class RelayClient {
       }
       this.client = new Client(this.opts.address, this.credentials.creds, {
         ...this.credentials.options,
-        'grpc-node.flow_control_window': this.opts.flowControlWindowBytes ?? 4 * 1024 * 1024,
+        'grpc-node.flow_control_window': this.opts.flowControlWindowBytes,
         'grpc.keepalive_time_ms': this.opts.keepaliveTimeMs,
         'grpc.keepalive_timeout_ms': this.opts.keepaliveTimeoutMs,
         // Oversized messages reach onData, which counts and skips them (maxMessageBytes).

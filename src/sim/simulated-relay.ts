@@ -22,6 +22,7 @@ import {
 } from '../gen/observer/observer_pb.js';
 import { NodeState, NodeStatusEventSchema } from '../gen/relay/relay_pb.js';
 import { observerServerDefinition } from '../ingest/observer-service.js';
+import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { silentLogger, type Logger } from '../log.js';
 import { flowPasses, unsupportedFilterFields } from './flow-filter.js';
 import { InvalidFieldMaskError, maskFlow, maskTree, type MaskTree } from './hubble-field-mask.js';
@@ -36,12 +37,20 @@ export interface SimulatedRelayTls {
 }
 
 export interface SimulatedRelayOptions {
+  /** The flows, nodes and events to serve (required). */
   scenario: Scenario;
-  /** Wall-clock time of flow 0, ms. A restarted relay given the same epoch replays the same history. Default: now. */
+  /** Wall-clock time of flow 0, ms since the epoch. A restarted relay given the same epoch replays the same history. Default: now. */
   epochMs?: number;
+  /** `host:port` (port 0 picks one) or `unix:///path` that `start` binds. Default `127.0.0.1:0`. */
+  address?: string;
+  /** Serve TLS (mTLS with `clientCa`). Default: plaintext. */
   tls?: SimulatedRelayTls;
+  /** Default: silent. */
   logger?: Logger;
 }
+
+/** Where `start` binds when no address is given: loopback, a free port. */
+export const DEFAULT_SIMULATED_RELAY_ADDRESS = '127.0.0.1:0';
 
 /** Encoded flows by index for one field mask, kept for the buffer's span so replays cost nothing. */
 class EncodedFlows {
@@ -74,10 +83,22 @@ interface Fault {
  * field masks (`field_mask`, or `experimental.field_mask` when that is empty)
  * as Hubble applies them, streams at the scenario's pace, and respects
  * HTTP/2 backpressure.
+ *
+ * Lifecycle (src/lifecycle.ts): `start(signal)` begins binding and returns at
+ * once; `ready()` resolves with the bound address (its first result) or
+ * rejects naming the address it could not bind; streams run in the
+ * background until `close()` or the signal. `listen(address)` is the short
+ * form for callers that stop it with `close()`: start without a signal, then
+ * ready. `close()` is safe before start and twice.
+ *
+ * Tests learn that a stream has sent everything from `streamsSentAll`, and
+ * that everything sent before has arrived from `sendMarker`.
  */
-export class SimulatedRelay {
+export class SimulatedRelay implements Lifecycle {
   readonly model: ScenarioModel;
   private readonly server = new Server();
+  private readonly address: string;
+  private bound: Promise<string> | undefined;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private readonly nodeStates = new Map<string, NodeState>();
@@ -92,9 +113,15 @@ export class SimulatedRelay {
   streamsOpened = 0;
   /** Times a stream waited because its client was not reading. */
   backpressureWaits = 0;
+  /**
+   * GetFlows streams that have written every flow of their range (a finite
+   * scenario's last flow, or `until`/`number`): nothing more comes on them.
+   */
+  streamsSentAll = 0;
 
   constructor(private readonly opts: SimulatedRelayOptions) {
     this.model = new ScenarioModel(opts.scenario, opts.epochMs ?? Date.now());
+    this.address = opts.address ?? DEFAULT_SIMULATED_RELAY_ADDRESS;
     this.log = opts.logger ?? silentLogger;
     this.caches.set('', new EncodedFlows(this.capacity, undefined));
     for (const n of opts.scenario.nodes) this.nodeStates.set(this.model.wireNodeName(n.name), NodeState.NODE_CONNECTED);
@@ -106,12 +133,40 @@ export class SimulatedRelay {
     });
   }
 
+  /** GetFlows streams open now. */
+  get openStreams(): number {
+    return this.calls.size;
+  }
+
   get capacity(): number {
     return this.opts.scenario.bufferCapacity ?? 65_536;
   }
 
-  /** Binds `host:port` (port 0 picks one) and returns the bound address. */
-  listen(address: string): Promise<string> {
+  /** Begins binding the `address` option and returns at once; stops when `signal` aborts. See `ready()`. */
+  start(signal: AbortSignal): void {
+    if (this.bound || this.closed) return;
+    this.bound = this.bind(this.address);
+    // Reported by ready(); unobserved, a failed bind must not crash the process.
+    this.bound.catch(() => {});
+    closeOnAbort(signal, () => this.close());
+  }
+
+  /** The bound address (port 0 resolved) once listening; rejects if binding failed, or if closed before start. */
+  ready(): Promise<string> {
+    if (this.bound) return this.bound;
+    return Promise.reject(new Error(this.closed ? 'simulated relay is closed' : 'simulated relay not started: call start(signal) first'));
+  }
+
+  /** `start` on `address` (default: the `address` option) without a signal, then `ready()`: for callers that stop it with `close()`. */
+  listen(address: string = this.address): Promise<string> {
+    if (!this.bound && !this.closed) {
+      this.bound = this.bind(address);
+      this.bound.catch(() => {});
+    }
+    return this.ready();
+  }
+
+  private bind(address: string): Promise<string> {
     const creds = this.opts.tls
       ? ServerCredentials.createSsl(this.opts.tls.clientCa ?? null, [{ cert_chain: this.opts.tls.cert, private_key: this.opts.tls.key }], Boolean(this.opts.tls.clientCa))
       : ServerCredentials.createInsecure();
@@ -125,11 +180,30 @@ export class SimulatedRelay {
     });
   }
 
-  /** Stops at once, cutting open streams (as a relay that dies would). */
+  /** Stops at once, cutting open streams (as a relay that dies would). Safe before start and twice. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.server.forceShutdown();
+  }
+
+  /**
+   * Writes a node-status event carrying `message` (no node names, no state
+   * change) on every open GetFlows stream, after everything written before
+   * it: a client that has seen it has seen every earlier message. Tests send
+   * it once `streamsSentAll` says a stream is done, then wait for it to
+   * prove that nothing more arrives. Returns the number of streams written to.
+   */
+  sendMarker(message: string): number {
+    const bytes = toBinary(
+      GetFlowsResponseSchema,
+      create(GetFlowsResponseSchema, {
+        responseTypes: { case: 'nodeStatus', value: create(NodeStatusEventSchema, { stateChange: NodeState.UNKNOWN_NODE_STATE, nodeNames: [], message }) },
+        time: nowTimestamp(),
+      }),
+    );
+    for (const call of this.calls) call.write(bytes);
+    return this.calls.size;
   }
 
   /** The next GetFlows stream ends with `code` after sending `afterFlows` flows. */
@@ -271,6 +345,9 @@ export class SimulatedRelay {
           await waitDrain(call, abort.signal);
         }
       }
+      if (cancelled || this.closed) return;
+      this.streamsSentAll++;
+      this.log.info('simulated relay stream sent every flow of its range', { flows: sentHere, flowsSent: this.flowsSent });
       // A real relay never ends a follow stream: it idles until the client goes.
       if (req.follow && !cancelled && !this.closed) await new Promise<void>((r) => abort.signal.addEventListener('abort', () => r(), { once: true }));
       if (!cancelled && !this.closed) call.end();
