@@ -3,17 +3,24 @@
  * queries name the parameter and the allowed values; list endpoints bound
  * their answers whatever the exporter has seen.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Attribution, anomalousStatuses } from '../src/attribution/classifier.js';
 import { AttributionPipeline } from '../src/attribution/pipeline.js';
+import { FlowRecord, isPodEndpoint } from '../src/ingest/flow-record.js';
 import { stateFromObjects } from '../src/ipam/from-objects.js';
+import { loadIpamFiles } from '../src/ipam/ipam-files.js';
 import { emptyState } from '../src/ipam/model.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
 import { validateConfig } from '../src/ipam/ipam-config.js';
 import { IpAddr, parseIpInto } from '../src/net/ip.js';
+import { createExporterMetrics } from '../src/metrics/exporter-metrics.js';
 import { buildApp } from '../src/server/app.js';
+import { parseProm, truthConfigYaml } from './support/ground-truth.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -144,5 +151,90 @@ describe('list endpoints are bounded', () => {
     const e = r.body.lastIpamError as { problems: Array<{ field: string }>; problemsTotal: number };
     expect(e.problemsTotal).toBe(30);
     expect(e.problems.map((p) => p.field)).toEqual(Array.from({ length: 20 }, (_, i) => `pools[${i}].cidrs[0]`));
+  });
+});
+
+describe('the flow figures of the API and /metrics come from one read model', () => {
+  // The truth cluster: pool legacy (10.20.0.0/16) is draining; n1 held 10.20.1.0/24 of it before the migration.
+  // Window 60 s, clock at 1100 s: the window is 1040..1100.
+  //   workload a (identity 1001): on legacy (10.20.1.5, stale) at 1000, on default (10.10.1.10, current) at 1100: moved
+  //   workload b (identity 1002): on legacy (10.20.1.6, stale) at 1000 and at 1100: still on it
+  // Every flow goes to an external address, FORWARDED.
+  function migrationSetup() {
+    const dir = mkdtempSync(join(tmpdir(), 'hie-api-'));
+    writeFileSync(join(dir, 'ipam.yaml'), truthConfigYaml);
+    const files = loadIpamFiles([join(dir, 'ipam.yaml')]);
+    const built = stateFromObjects({ objects: files.items, configs: files.configs });
+    expect(built.problems).toEqual([]);
+    const store = new IpamStore();
+    const registry = new Registry();
+    const pipeline = new AttributionPipeline({ registry, windowSec: 60 });
+    pipeline.setSnapshot(store.update(built.state, 'test')!);
+    createExporterMetrics(registry, { pipeline, store, processMetrics: false });
+    const rec = new FlowRecord();
+    const flow = (t: number, ip: string, identity: number, pod: string) => {
+      rec.clear();
+      rec.hasIp = true;
+      rec.timeSeconds = t;
+      rec.verdict = 1; // FORWARDED
+      rec.nodeName = 'test/n1';
+      expect(parseIpInto(ip, rec.source.ip)).toBe(true);
+      rec.source.identity = identity;
+      rec.source.namespace = 'shop';
+      rec.source.podName = pod;
+      rec.source.isPod = isPodEndpoint(pod, identity);
+      expect(parseIpInto('142.250.74.110', rec.destination.ip)).toBe(true);
+      rec.destination.identity = 2; // world
+      pipeline.flow(rec);
+    };
+    flow(1000, '10.20.1.5', 1001, 'a-1');
+    flow(1000, '10.20.1.6', 1002, 'b-1');
+    flow(1100, '10.10.1.10', 1001, 'a-2');
+    flow(1100, '10.20.1.6', 1002, 'b-1');
+    const app = buildApp({ registry, pipeline, store, waitingFor: () => [] });
+    apps.push(app);
+    return app;
+  }
+
+  it('/api/v1/migration: one of the two workloads that were on legacy moved; one stale address is active', async () => {
+    const app = migrationSetup();
+    const r = await get(app, '/api/v1/migration');
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      mode: 'cluster-pool',
+      windowSeconds: 60,
+      draining: [{ pool: 'legacy', cidrs: ['10.20.0.0/16'], progressRatio: 0.5, workloadsEverOn: 2, workloadsActive: 2, workloadsMoved: 1, staleEndpointsActive: 1 }],
+      staleEndpointsActive: 1,
+      staleFlowsInWindow: 1,
+    });
+  });
+
+  it('/api/v1/anomalies lists both stale addresses, most recent first, with their flows in the window', async () => {
+    const app = migrationSetup();
+    const r = await get(app, '/api/v1/anomalies?status=stale');
+    expect(r.body).toEqual(expect.objectContaining({ windowSeconds: 60, total: 2, returned: 2, truncated: false, limit: 500 }));
+    const rows = (r.body.anomalies as Array<Record<string, unknown>>).map((a) => [a.ip, a.pod, a.node, a.pool, a.flows, a.flowsInWindow, a.byVerdict]);
+    expect(rows).toEqual([
+      ['10.20.1.6', 'b-1', 'n1', 'legacy', 2, 1, { FORWARDED: 2 }],
+      ['10.20.1.5', 'a-1', 'n1', 'legacy', 1, 0, { FORWARDED: 1 }],
+    ]);
+  });
+
+  it('/api/v1/pools: active addresses in the window per pool and family', async () => {
+    const app = migrationSetup();
+    const r = await get(app, '/api/v1/pools');
+    const active = (r.body.pools as Array<{ name: string; capacity: Array<{ family: string; activeIps: number }> }>).flatMap((p) => p.capacity.map((c) => `${p.name}|${c.family}|${c.activeIps}`));
+    expect(active).toEqual(['default|ipv4|1', 'default|ipv6|0', 'legacy|ipv4|1']);
+  });
+
+  it('/metrics shows the same figures, and no handler failed', async () => {
+    const app = migrationSetup();
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const one = (name: string, labels: readonly string[] = []) => Object.fromEntries(parseProm(text, name, labels));
+    expect(one('hubble_ipam_migration_progress_ratio', ['pool'])).toEqual({ legacy: 0.5 });
+    expect(one('hubble_ipam_pool_active_ips', ['pool', 'family'])).toEqual({ 'legacy|ipv4': 1, 'default|ipv4': 1 });
+    expect(one('hubble_ipam_anomalous_endpoints', ['status', 'ip', 'pod'])).toEqual({ 'stale|10.20.1.6|b-1': 1 });
+    expect(one('hubble_ipam_flows_received_total')).toEqual({ '': 4 });
+    expect(one('hubble_ipam_handler_errors_total', ['handler'])).toEqual({ flows_total: 0, pool_flows_total: 0, anomalous_endpoints: 0, pool_active_ips: 0, migration_progress: 0 });
   });
 });
