@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { cliPath } from './paths.js';
+import { cliPath, repoRoot } from './paths.js';
 import { tempDir } from './temp.js';
 import { waitFor } from './wait.js';
 
@@ -49,7 +49,16 @@ const running = new Set<ChildProcess>();
  * `afterEach`).
  */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: noKubeEnv(env) });
+  return launch(args, noKubeEnv(env));
+}
+
+/** As `startCli`, with exactly `env` as the environment (a container's, say) and the repository as working directory. */
+export function startCliWithEnv(args: string[], env: NodeJS.ProcessEnv): CliProcess {
+  return launch(args, env);
+}
+
+function launch(args: string[], env: NodeJS.ProcessEnv): CliProcess {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   let out = '';
   let err = '';

@@ -6,3 +6,22 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Calls `probe` until it returns a value other than undefined (a throw counts
+ * as not yet); fails after `timeoutMs` with `what` and the last error.
+ */
+export async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
