@@ -1,29 +1,6 @@
 import type { Endpoint, Flow } from '../gen/flow/flow_pb.js';
 import { FAMILY_NONE, IpAddr, parseIpInto } from '../net/ip.js';
-
-/** A 53-bit non-zero hash of a string's code units (for ASCII the same as of its UTF-8 bytes). */
-export function hashCodes(s: string): number {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x9747b28c;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-  }
-  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff) + 1;
-}
-
-/** The same hash over bytes [start, end). */
-export function hashBytes(b: Uint8Array, start: number, end: number): number {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x9747b28c;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-  }
-  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff) + 1;
-}
+import { hashCodes } from '../util/hash.js';
 
 /** Identities below this are Cilium's reserved ones (host, world, health, …). */
 export const FIRST_CLUSTER_IDENTITY = 256;

@@ -2,6 +2,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { LostEventSchema, type LostEvent } from '../gen/flow/flow_pb.js';
 import { NodeStatusEventSchema, type NodeStatusEvent } from '../gen/relay/relay_pb.js';
 import { FAMILY_NONE, parseIpBytes } from '../net/ip.js';
+import { hashBytes } from '../util/hash.js';
 import {
   CUT_MARKER,
   FlowRecord,
@@ -11,7 +12,6 @@ import {
   MAX_QUOTED_ADDRESS,
   MAX_UUID,
   cutText,
-  hashBytes,
   isPodEndpoint,
   unparseableAddress,
   type EndpointRecord,
