@@ -1,6 +1,9 @@
 import type { IpAddr } from '../net/ip.js';
 import { addressKey } from '../util/hash.js';
 
+/** One map per pool and family: slot = poolId × FAMILY_SLOTS + (IPv6 ? 1 : 0). */
+const FAMILY_SLOTS = 2;
+
 /**
  * Distinct addresses seen per pool and family within a window: the pool's
  * active IPs. One map per pool and family, address → last seen second;
@@ -16,7 +19,7 @@ export class ActivityTracker {
   ) {}
 
   record(poolId: number, ip: IpAddr, nowSec: number): void {
-    const slot = poolId * 2 + (ip.family === 6 ? 1 : 0);
+    const slot = poolId * FAMILY_SLOTS + (ip.family === 6 ? 1 : 0);
     let m = this.maps.get(slot);
     if (m === undefined) {
       m = new Map();
@@ -33,7 +36,8 @@ export class ActivityTracker {
     const oldest = nowSec - this.windowSec;
     for (const [slot, m] of this.maps) {
       for (const [k, seen] of m) if (seen < oldest) m.delete(k);
-      out.push([slot >> 1, slot & 1 ? 6 : 4, m.size]);
+      const v6 = slot % FAMILY_SLOTS === 1;
+      out.push([(slot - (v6 ? 1 : 0)) / FAMILY_SLOTS, v6 ? 6 : 4, m.size]);
     }
     return out;
   }
