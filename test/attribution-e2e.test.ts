@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { untilClosed } from './support/lifecycle.js';
 import { ExporterService } from '../src/service.js';
 import { SimulatedRelay } from '../src/sim/simulated-relay.js';
 import { groundTruth, parseProm, truthConfigYaml, truthScenario, type Truth } from './support/ground-truth.js';
@@ -25,12 +26,12 @@ describe('attribution end to end: simulated relay over gRPC → exporter → scr
     const address = await relay.listen('127.0.0.1:0');
     truth = groundTruth(Array.from({ length: TOTAL }, (_, i) => relay.model.flowAt(i)));
     service = new ExporterService({
-      relay: { address, since: new Date(epoch - 1000), statusIntervalMs: 0 },
+      relay: { address, since: new Date(epoch - 1000) },
       ipam: { files: [cfg], filePollMs: 100 },
       listenAddress: '127.0.0.1:0',
       windowSec: 3600,
     });
-    await service.start();
+    await service.start(untilClosed);
     await waitFor(() => service.pipeline.flows >= TOTAL, `${TOTAL} flows through the pipeline`, 20_000, () => service.pipeline.flows);
     metrics = await (await fetch(`${service.address}/metrics`)).text();
   });

@@ -1,5 +1,6 @@
 import { create, toBinary, toJson, type MessageInitShape } from '@bufbuild/protobuf';
 import { afterEach, describe, expect, it } from 'vitest';
+import { untilClosed } from './support/lifecycle.js';
 import { FlowSchema } from '../src/gen/flow/flow_pb.js';
 import { GetFlowsResponseSchema } from '../src/gen/observer/observer_pb.js';
 import { FlowRecord } from '../src/ingest/flow-record.js';
@@ -105,9 +106,9 @@ describe('an address that does not parse is a decode error, never unknown', () =
     cleanups.push(() => relay.close());
     const lines: string[] = [];
     const sink = new RecordingSink();
-    const client = new RelayClient({ address, statusIntervalMs: 0, logger: createLogger('warn', (l) => lines.push(l)) }, sink);
+    const client = new RelayClient({ address, logger: createLogger('warn', (l) => lines.push(l)) }, sink);
     cleanups.push(() => client.close());
-    client.start();
+    client.start(untilClosed);
     await waitFor(() => client.stats.flows + client.stats.decodeErrors === 11, 'all 11 responses');
     expect(client.stats.decodeErrors).toBe(1);
     expect(client.stats.flows).toBe(10);
@@ -166,9 +167,9 @@ describe('strings longer than Kubernetes allows are cut and counted', () => {
     const relay = new StaticRelay(responses);
     const address = await relay.listen();
     cleanups.push(() => relay.close());
-    const client = new RelayClient({ address, statusIntervalMs: 0 }, new RecordingSink());
+    const client = new RelayClient({ address }, new RecordingSink());
     cleanups.push(() => client.close());
-    client.start();
+    client.start(untilClosed);
     await waitFor(() => client.stats.flows === 6, 'all 6 flows');
     const registry = new Registry();
     createExporterMetrics(registry, { pipeline: new AttributionPipeline({ registry }), store: new IpamStore(), stream: () => client, processMetrics: false });

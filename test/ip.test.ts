@@ -25,7 +25,7 @@ describe('numeric IP parsing', () => {
       for (let k = 0; k < 16; k++) bytes.push(r.next() < 0.4 ? 0 : r.int(256));
       if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255) bytes[0] = 1; // not v4-mapped
       const v6 = ipaddr.fromByteArray(bytes) as ipaddr.IPv6;
-      for (const form of [v6.toString(), v6.toNormalizedString(), v6.toFixedLengthString(), v6.toRFC5952String().toUpperCase()]) {
+      for (const form of [v6.toString(), v6.toNormalizedString(), (v6 as ipaddr.IPv6 & { toFixedLengthString(): string }).toFixedLengthString(), v6.toRFC5952String().toUpperCase()]) {
         expect(parseIpInto(form, a), form).toBe(true);
         expect(a.family).toBe(FAMILY_V6);
         expect([...a.v6], form).toEqual(words(bytes));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { untilClosed } from './support/lifecycle.js';
 import type { IpamSnapshot } from '../src/ipam/snapshot.js';
 import { ExporterService } from '../src/service.js';
 import { SimulatedRelay } from '../src/sim/simulated-relay.js';
@@ -70,14 +71,14 @@ describe('refreshing --ipam-file during traffic (the README refresh loop, old an
     const address = await relay.listen('127.0.0.1:0');
     const truth = groundTruth(Array.from({ length: TOTAL }, (_, i) => relay.model.flowAt(i)));
     service = new ExporterService({
-      relay: { address, since: new Date(epoch - 1000), statusIntervalMs: 0 },
+      relay: { address, since: new Date(epoch - 1000) },
       ipam: { files: [pools, cluster], filePollMs: POLL_MS, fileSettleMs: SETTLE_MS },
       listenAddress: '127.0.0.1:0',
       windowSec: 3600,
     });
     const applied: IpamSnapshot[] = [];
     service.store.onChange((s) => applied.push(s));
-    await service.start();
+    await service.start(untilClosed);
 
     // Rewrite the file, alternately in place and atomically, for as long as the relay sends (and at least MIN_REWRITES times),
     // each time waiting for the exporter to have applied the rewrite before the next one.

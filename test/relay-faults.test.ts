@@ -229,7 +229,7 @@ describe('what a newcomer sees for a wrong address or a TLS mix-up', () => {
   it('an HTTP/1.1 server: names the address and says it does not speak HTTP/2 gRPC', async () => {
     const srv = createHttpServer((_q, r) => r.end('hello'));
     const port = await listenNet(srv);
-    cleanups.push(() => new Promise((r) => srv.close(r)));
+    cleanups.push(() => new Promise<void>((r) => srv.close(() => r())));
     expect(await firstError(`127.0.0.1:${port}`)).toBe(`relay 127.0.0.1:${port} does not speak HTTP/2 gRPC ${RELAY_PORT_HINT}`);
   });
 

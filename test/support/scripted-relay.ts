@@ -1,5 +1,5 @@
 import { create, toBinary } from '@bufbuild/protobuf';
-import { Server, ServerCredentials, status, type ServerWritableStream } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Flow } from '../../src/gen/flow/flow_pb.js';
 import { GetFlowsResponseSchema, type GetFlowsRequest } from '../../src/gen/observer/observer_pb.js';
 import { observerServerDefinition } from '../../src/ingest/observer-service.js';
@@ -46,8 +46,8 @@ export class ScriptedRelay {
   ) {
     this.server.addService(observerServerDefinition, {
       GetFlows: (call: ServerWritableStream<GetFlowsRequest, Uint8Array>) => void this.getFlows(call),
-      GetNodes: (_c: unknown, cb: (e: unknown) => void) => cb({ code: status.UNIMPLEMENTED }),
-      ServerStatus: (_c: unknown, cb: (e: unknown) => void) => cb({ code: status.UNIMPLEMENTED }),
+      GetNodes: (_c: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => cb({ code: status.UNIMPLEMENTED }),
+      ServerStatus: (_c: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => cb({ code: status.UNIMPLEMENTED }),
     });
   }
 
