@@ -56,7 +56,7 @@ const o = {
   whatIfWindow: num(args['what-if-window'], 4 * 1024 * 1024),
   wait: !args['no-wait'],
 };
-const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze'];
+const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze', 'ipam'];
 const only = typeof args.only === 'string' ? args.only.split(',') : sections;
 for (const x of only) if (!sections.includes(x)) throw new Error(`--only: unknown section ${x} (known: ${sections.join(', ')})`);
 const run = (section) => only.includes(section) && (section !== 'profile' || o.profile) && (section !== 'what-if' || o.whatIf);
@@ -247,6 +247,11 @@ if (run('analyze')) {
     await runChild('micro/analyze.mjs', { lines: o.analyzeLines, profile: file('analyze') });
     profiles.analyze = readProfile('analyze');
   }
+}
+if (run('ipam')) {
+  // IPAM changes at cluster scale (issue 11): full rebuild, one change, churn; see bench/micro/ipam-change.mjs.
+  results.ipam = await micro('micro/ipam-change.mjs', { nodes: 5000, endpoints: 100_000, runs: o.runs });
+  log(`IPAM: full rebuild ${results.ipam.fullRebuildMs.toFixed(0)} ms, one change ${results.ipam.changeMs.toFixed(0)} ms, churn lag p99 ${results.ipam.churn.lag.p99.toFixed(0)} ms`);
 }
 results.profiles = profiles;
 

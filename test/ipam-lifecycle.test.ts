@@ -74,3 +74,30 @@ describe('IPAM sources and watch follow the lifecycle contract', () => {
     expect(sources.rebuilds).toBe(2);
   });
 });
+
+describe('IPAM sources under a stream of watch changes', () => {
+  it('never loses a change made while the previous one is being published (e.g. from a listener of the publish)', async () => {
+    const objects = (cidr: string): KubeObject[] => [cm, ciliumNode('n1', [cidr])];
+    let push: (o: KubeObject[]) => void = () => {};
+    // A stand-in for the watch: hands over the objects at its first sync, then whenever the test says.
+    const sources = new IpamSources({
+      kube: (onChange) => {
+        push = onChange;
+        return { start() {}, ready: async () => onChange(objects('172.20.1.0/24')), close: async () => {}, synced: true } as unknown as KubeIpamWatch;
+      },
+    });
+    sources.start(new AbortController().signal);
+    await sources.ready();
+    let asked = false;
+    sources.store.onChange(() => {
+      if (asked) return;
+      asked = true;
+      // The next change arrives as the second state is published.
+      push(objects('172.20.3.0/24'));
+    });
+    push(objects('172.20.2.0/24'));
+    await waitFor(() => sources.store.snapshot?.state.allocations[0]?.cidr.text === '172.20.3.0/24', 'the third CIDR in the state', 5_000, () => sources.store.snapshot?.state.allocations.map((a) => a.cidr.text));
+    expect(sources.store.snapshot!.version).toBe(3);
+    await sources.close();
+  });
+});

@@ -6,7 +6,7 @@ import { fmt } from './stats.mjs';
  * run), and the profiles that explain a miss.
  */
 export function evaluateTargets(results) {
-  const { throughput: T, soak: s, lookup, metricsRender, lag, analyze } = results;
+  const { throughput: T, soak: s, lookup, metricsRender, lag, analyze, ipam } = results;
   const list = [
     { id: 'oursVsLimit', name: 'ours / limit', value: T && T.ours.rate / T.limit.rate, unit: 'x', target: '>= 0.90', pass: (v) => v >= 0.9, profiles: ['ours', 'limit', 'relay'] },
     { id: 'oursVsPeer', name: 'ours / peer', value: T && T.ours.rate / T.peer.rate, unit: 'x', target: '>= 2.0', pass: (v) => v >= 2.0, profiles: ['ours', 'peer'] },
@@ -23,6 +23,12 @@ export function evaluateTargets(results) {
     { id: 'maskCpu', name: 'field mask: ours CPU per flow, mask / no mask', value: T && T.ours.streamCpuUsPerFlow / T['ours-no-mask'].streamCpuUsPerFlow, unit: 'x', target: '<= 0.60', pass: (v) => v <= 0.6, profiles: ['ours', 'oursNoMask', 'limitMask'] },
     { id: 'maskVsLimit', name: 'ours CPU per flow / limit-mask (the same request)', value: T && T.ours.streamCpuUsPerFlow / T['limit-mask'].streamCpuUsPerFlow, unit: 'x', target: '<= 1.10', pass: (v) => v <= 1.1, profiles: ['ours', 'limitMask'] },
     { id: 'maskVsPeer', name: 'ours CPU per flow / peer (no mask)', value: T && T.ours.streamCpuUsPerFlow / T.peer.streamCpuUsPerFlow, unit: 'x', target: '<= 0.50', pass: (v) => v <= 0.5, profiles: ['ours', 'peer'] },
+    // IPAM changes at cluster scale (issue 11), on the path the live watch calls (bench/micro/ipam-change.mjs).
+    { id: 'ipamChange', name: `IPAM: one CiliumNode change at ${ipam?.nodes ?? 5000} nodes and ${ipam?.endpoints ?? 100000} CiliumEndpoints, event-loop time to the published snapshot`, value: ipam?.changeMs, unit: 'ms', target: '<= 20', pass: (v) => v <= 20, profiles: [] },
+    { id: 'ipamFullRebuild', name: `IPAM: full rebuild from ${ipam?.nodes ?? 5000} nodes' objects (cold)`, value: ipam?.fullRebuildMs, unit: 'ms', target: '<= 150', pass: (v) => v <= 150, profiles: [] },
+    { id: 'ipamChurnLag', name: `IPAM: event-loop lag p99 under ${ipam?.churn.perSecond ?? 100} CiliumNode updates/s`, value: ipam?.churn.lag.p99, unit: 'ms', target: '<= 50', pass: (v) => v <= 50, profiles: [] },
+    // In-process: the event-loop share the rebuilds leave to flows, the bound on flows/s under churn / without.
+    { id: 'ipamChurnFlows', name: 'IPAM: event loop left to flows under churn (bound on flows/s churn / none)', value: ipam?.churn.flowsRatioBound, unit: 'x', target: '>= 0.90', pass: (v) => v >= 0.9, profiles: [] },
   ];
   return list.map((t) => ({ ...t, pass: t.value === undefined ? undefined : t.pass(t.value) }));
 }

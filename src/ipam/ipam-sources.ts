@@ -156,23 +156,27 @@ export class IpamSources implements Lifecycle {
   private rebuildSoon(source: string): void {
     this.pendingSource = source;
     if (this.rebuilding) return;
-    this.rebuilding = (async () => {
-      while (this.pendingSource !== undefined && !this.closed) {
-        await nextTurn();
-        const src = this.pendingSource;
-        this.pendingSource = undefined;
-        const before = this.rebuilds;
-        const built = this.translate();
-        if (!built) continue;
-        await nextTurn();
-        // A file reload rebuilt meanwhile, from newer input (it read the latest objects too): this one is stale.
-        if (this.closed || this.rebuilds !== before) continue;
-        this.store.update(built.state, src, built.problems);
-        this.rebuilds++;
-      }
-    })().finally(() => {
+    this.rebuilding = this.rebuildLoop().finally(() => {
       this.rebuilding = undefined;
+      // A request made after the loop's last look (from a listener of the publish it made) is not lost.
+      if (this.pendingSource !== undefined && !this.closed) this.rebuildSoon(this.pendingSource);
     });
+  }
+
+  private async rebuildLoop(): Promise<void> {
+    while (this.pendingSource !== undefined && !this.closed) {
+      await nextTurn();
+      const src = this.pendingSource;
+      this.pendingSource = undefined;
+      const before = this.rebuilds;
+      const built = this.translate();
+      if (!built) continue;
+      await nextTurn();
+      // A file reload rebuilt meanwhile, from newer input (it read the latest objects too): this one is stale.
+      if (this.closed || this.rebuilds !== before) continue;
+      this.store.update(built.state, src, built.problems);
+      this.rebuilds++;
+    }
   }
 
   /** Why the state is not ready yet; empty when it is. */
