@@ -92,8 +92,8 @@ describe('IPAM sources under a stream of watch changes', () => {
     sources.store.onChange(() => {
       if (asked) return;
       asked = true;
-      // The next change arrives as the second state is published.
-      push(objects('172.20.3.0/24'));
+      // The next change arrives right after the second state is published (as an awaiting caller's continuation runs).
+      queueMicrotask(() => push(objects('172.20.3.0/24')));
     });
     push(objects('172.20.2.0/24'));
     await waitFor(() => sources.store.snapshot?.state.allocations[0]?.cidr.text === '172.20.3.0/24', 'the third CIDR in the state', 5_000, () => sources.store.snapshot?.state.allocations.map((a) => a.cidr.text));
