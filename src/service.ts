@@ -130,8 +130,20 @@ export class ExporterService implements Lifecycle {
     this.sources.start(signal);
     await this.sources.ready(this.opts.ipamSyncTimeoutMs);
     if (this.closed) return;
-    if (this.sources.store.snapshot) this.takeSnapshot(this.sources.store.snapshot);
-    this.client.start(signal);
+    const store = this.sources.store;
+    if (store.snapshot) {
+      this.takeSnapshot(store.snapshot);
+      this.client.start(signal);
+      return;
+    }
+    // No IPAM state yet: every pod address would be classified out_of_pool (a false alarm), so
+    // the stream waits for the first state (the listener above hands it to the pipeline first);
+    // /readyz says what it waits for.
+    this.log.warn('no IPAM state yet: the flow stream starts once one loads', { waitingFor: this.sources.waitingFor().join('; ') });
+    const off = store.onChange(() => {
+      off();
+      if (!this.closed) this.client.start(signal);
+    });
   }
 
   async close(): Promise<void> {

@@ -420,6 +420,8 @@ describe('relay client options', () => {
     const sink = new RecordingSink();
     const make = (o: Partial<RelayClientOptions>) => () => new RelayClient({ address: '127.0.0.1:1', ...o }, sink);
     expect(make({ connectTimeoutMs: 0 })).toThrow('connectTimeoutMs must be a positive number of milliseconds, got 0');
+    // 0 would make every unary call (and the connect deadline's ServerStatus probe) fail at once.
+    expect(make({ callTimeoutMs: 0 })).toThrow('callTimeoutMs must be a positive number of milliseconds, got 0');
     expect(make({ keepaliveTimeMs: Number.NaN })).toThrow('keepaliveTimeMs must be a positive number of milliseconds, got NaN');
     expect(make({ keepaliveTimeoutMs: -1 })).toThrow('keepaliveTimeoutMs must be a positive number of milliseconds, got -1');
     expect(make({ maxMessageBytes: 1.5 })).toThrow('maxMessageBytes must be a positive integer, got 1.5');

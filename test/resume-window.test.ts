@@ -88,6 +88,34 @@ describe('resume window', () => {
     expect(small.beginReplay(0)).toEqual({ seconds: 100, nanos: 3 });
   });
 
+  it('recognises a future-stamped event replayed after newer on-time ones (Relay sends by time), once', () => {
+    const w = new ResumeWindow(100);
+    const s = w.streamId('node-a');
+    const skewed = w.streamId('node-skewed');
+    for (const t of [98, 99, 100]) w.admit(t, 0, s, 0);
+    w.admit(1000, 0, skewed, 0, true);
+    expect(w.beginReplay(2000)).toEqual({ seconds: 98, nanos: 0 });
+    const seen = (t: number, stream: number, future = false) => (w.admit(t, 0, stream, 0, future) ? 'dropped' : 'new');
+    // The replay in Relay's order: the three on-time ones, two newer ones (past the overlap), then the skewed one.
+    expect([98, 99, 100].map((t) => seen(t, s))).toEqual(['dropped', 'dropped', 'dropped']);
+    expect([101, 104].map((t) => seen(t, s))).toEqual(['new', 'new']);
+    expect(w.replaying).toBe(true);
+    expect(seen(1000, skewed, true)).toBe('dropped');
+    // Matched once: the lookup ends with the next on-time event past the overlap, and a second copy is new.
+    expect(seen(105, s)).toBe('new');
+    expect(w.replaying).toBe(false);
+    expect(seen(1000, skewed, true)).toBe('new');
+  });
+
+  it('a forgotten future-stamped event that on-time events have since overtaken moves the resume point', () => {
+    const w = new ResumeWindow(3);
+    const t = w.streamId('n');
+    w.admit(105, 0, t, 0, true); // ahead of the clock when it came
+    for (const sec of [106, 107, 108]) w.admit(sec, 0, t, 0); // the clock caught up; the third push forgets it
+    // Resuming 2 s before 108 would start at 106 > 105: fine either way; with a 5 s overlap it must not start at or before 105.
+    expect(w.beginReplay(5000)).toEqual({ seconds: 105, nanos: 1 });
+  });
+
   it('starts nowhere before anything was delivered', () => {
     expect(new ResumeWindow(4).beginReplay(1000)).toBeUndefined();
   });

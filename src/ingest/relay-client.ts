@@ -210,11 +210,11 @@ export class RelayClient implements Lifecycle {
       ...options,
     };
     if (!this.opts.address) throw new RelayError('relay address is empty: set --relay-address', false);
-    for (const k of ['resumeOverlapMs', 'callTimeoutMs', 'futureToleranceMs'] as const) {
+    for (const k of ['resumeOverlapMs', 'futureToleranceMs'] as const) {
       const v = this.opts[k];
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`${k} must be a non-negative number of milliseconds, got ${v}`);
     }
-    for (const k of ['connectTimeoutMs', 'keepaliveTimeMs', 'keepaliveTimeoutMs'] as const) {
+    for (const k of ['callTimeoutMs', 'connectTimeoutMs', 'keepaliveTimeMs', 'keepaliveTimeoutMs'] as const) {
       const v = this.opts[k];
       if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k} must be a positive number of milliseconds, got ${v}`);
     }

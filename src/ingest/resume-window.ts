@@ -59,8 +59,11 @@ export class ResumeWindow {
   // Per stream: time key → events delivered at that time not yet replayed.
   private replayByTime: Array<Map<number, number> | undefined> | undefined;
   private replayByUuid: Set<number> | undefined;
-  // Future-stamped events in the lookup: while any remain, every event is checked.
+  // Future-stamped events in the lookup after replayUntil: while any remains unmatched, every
+  // event is checked (Relay sends them after the newer on-time ones), until on-time events pass
+  // the newest of them by the overlap (replayFutureEndS).
   private replayFutures = 0;
+  private replayFutureEndS = -Infinity;
 
   /** @param capacity events remembered; the resume overlap is bounded by it. */
   constructor(readonly capacity = 262_144) {
@@ -100,8 +103,12 @@ export class ResumeWindow {
     if (this.replayByTime !== undefined) {
       // At or before the newest event delivered before the reconnect, a replay is possible.
       const late = before(this.replayUntilS, this.replayUntilN, seconds, nanos);
-      if ((!late || future || this.replayFutures > 0) && this.replayed(seconds, nanos, stream, uuid)) return true;
-      if (late && !future && seconds > this.replayEndS) this.endReplay();
+      if ((!late || future || this.replayFutures > 0) && this.replayed(seconds, nanos, stream, uuid)) {
+        // Past replayUntil only future-stamped events were delivered: one fewer left to wait for.
+        if (late) this.replayFutures--;
+        return true;
+      }
+      if (late && !future && seconds > this.replayEndS && (this.replayFutures <= 0 || seconds > this.replayFutureEndS)) this.endReplay();
     }
     this.remember(seconds, nanos, stream, uuid, future);
     return false;
@@ -122,7 +129,8 @@ export class ResumeWindow {
 
   private remember(seconds: number, nanos: number, stream: number, uuid: number, future: boolean): void {
     const i = this.head;
-    if (this.size === this.capacity && this.futures[i] === 0) {
+    // A forgotten event moves the resume point's floor, unless it is still ahead of every on-time one.
+    if (this.size === this.capacity && (this.futures[i] === 0 || !before(this.newestS, this.newestN, this.secs[i]!, this.nanos[i]!))) {
       const s = this.secs[i]!;
       const n = this.nanos[i]!;
       if (!this.hasEvicted || before(this.evictedS, this.evictedN, s, n)) {
@@ -182,11 +190,15 @@ export class ResumeWindow {
     const byTime: Array<Map<number, number> | undefined> = [];
     const byUuid = new Set<number>();
     let futures = 0;
+    let newestFutureS = -Infinity;
     for (let k = 0; k < this.size; k++) {
       const s = this.secs[k]!;
       const n = this.nanos[k]!;
       if (before(s, n, sinceS, sinceN)) continue;
-      if (this.futures[k] === 1) futures++;
+      if (this.futures[k] === 1 && (!this.hasNewest || before(this.newestS, this.newestN, s, n))) {
+        futures++;
+        if (s > newestFutureS) newestFutureS = s;
+      }
       const u = this.uuids[k]!;
       if (u !== 0) byUuid.add(u);
       else {
@@ -202,11 +214,13 @@ export class ResumeWindow {
     this.replayUntilN = this.hasNewest ? this.newestN : 0;
     // Replays stop being possible once events come from well past the old newest.
     this.replayEndS = this.hasNewest ? this.newestS + Math.ceil(overlapMs / 1000) + 1 : -Infinity;
+    this.replayFutureEndS = futures > 0 ? newestFutureS + Math.ceil(overlapMs / 1000) + 1 : -Infinity;
   }
 
   endReplay(): void {
     this.replayByTime = undefined;
     this.replayByUuid = undefined;
     this.replayFutures = 0;
+    this.replayFutureEndS = -Infinity;
   }
 }

@@ -213,9 +213,11 @@ export class IpamSources implements Lifecycle {
   private async settleFirst(): Promise<void> {
     const deadline = Date.now() + 2 * this.settleMs + this.pollMs;
     for (;;) {
+      if (this.closed) return;
       const wait = this.check(false);
       if (wait === 0 || this.closed || Date.now() + wait > deadline) return;
-      await sleep(Math.min(wait, this.pollMs));
+      // close() aborts the wait: no timer or file read outlives it.
+      await sleep(Math.min(wait, this.pollMs), undefined, { signal: this.abort.signal }).catch(() => {});
     }
   }
 
