@@ -18,16 +18,19 @@ const LEGACY_V4 = ((10 << 24) | (128 << 16)) >>> 0;
 export const nodeV4Base = (n, mask) => DEFAULT_V4 + n * 2 ** (32 - mask);
 export const legacyV4Base = (n, mask) => LEGACY_V4 + n * 2 ** (32 - mask);
 
+/** The low 32 bits of an IPv6 address as its last two groups (`a:b`), so that counts past 65,535 stay valid. */
+const v6Tail = (x) => `${Math.floor(x / 65536).toString(16)}:${(x % 65536).toString(16)}`;
+
 /** Address k (0-based, pods start at +2) in node n's CIDRs. */
 export const podV4 = (n, k, mask = 24) => dotted(nodeV4Base(n, mask) + 2 + k);
-export const podV6 = (n, k) => `fd00:10:0:${n.toString(16)}::${(k + 2).toString(16)}`;
+export const podV6 = (n, k) => `fd00:10:0:${n.toString(16)}::${v6Tail(k + 2)}`;
 export const stalePodV4 = (n, k, mask = 24) => dotted(legacyV4Base(n, mask) + 2 + k);
 /** Inside pool `default`, in no node's allocation (for fewer than 8,192 nodes at /24). */
 export const unallocatedV4 = (i) => dotted(((10 << 24) | (63 << 16)) + 2 + i);
-export const unallocatedV6 = (i) => `fd00:10:0:ffff::${(i + 2).toString(16)}`;
+export const unallocatedV6 = (i) => `fd00:10:0:ffff::${v6Tail(i + 2)}`;
 /** Outside every pool. */
 export const outOfPoolV4 = (i) => dotted(((172 << 24) | (16 << 16)) + 2 + i);
-export const outOfPoolV6 = (i) => `fd99::${(i + 2).toString(16)}`;
+export const outOfPoolV6 = (i) => `fd99::${v6Tail(i + 2)}`;
 
 /** The IpamConfig (as an object; JSON is YAML) of a cluster of `nodes` nodes. */
 export function clusterConfig(nodes, { v4Mask = 24 } = {}) {
