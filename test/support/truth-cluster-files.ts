@@ -1,4 +1,5 @@
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { truthConfigYaml } from '../../src/sim/all-statuses.js';
 import type { KubeObject } from '../../src/ipam/kube-object.js';
 
 /**
@@ -10,18 +11,17 @@ import type { KubeObject } from '../../src/ipam/kube-object.js';
  * draining legacy pool, the service ranges). Together they are the same IPAM
  * state as `truthConfigYaml`.
  */
-export const truthPoolsYaml = `
-apiVersion: hubble-ipam-exporter/v1
-kind: IpamConfig
-mode: cluster-pool
-serviceCidrs: [10.96.0.0/12, "fd00:10:96::/112"]
-pools:
-  - { name: default, cidrs: [10.10.0.0/16, "fd00:10::/48"], maskSize: { ipv4: 24, ipv6: 64 } }
-  - { name: legacy, cidrs: [10.20.0.0/16], maskSize: { ipv4: 24 }, state: draining }
-nodes:
-  - name: n1
-    former: [{ pool: legacy, cidrs: [10.20.1.0/24], reason: host-scope range before the migration }]
-`;
+export const truthPoolsYaml = stringify(staticPart(parse(truthConfigYaml) as TruthConfig));
+
+interface TruthConfig {
+  nodes: Array<{ name: string; former?: unknown[] }>;
+  [key: string]: unknown;
+}
+
+/** truthConfigYaml less what the objects say: each node keeps only its former allocations. */
+function staticPart(cfg: TruthConfig): TruthConfig {
+  return { ...cfg, nodes: cfg.nodes.filter((n) => n.former).map((n) => ({ name: n.name, former: n.former })) };
+}
 
 interface TruthNode {
   name: string;
