@@ -5,12 +5,15 @@ import {
   emptyState,
   ipamModes,
   type Allocation,
+  type EndpointInfo,
   type FormerAllocation,
   type IpamMode,
   type IpamProblem,
   type IpamState,
+  type NodeAddress,
   type NodeAddressType,
   type Pool,
+  type ServiceCidr,
 } from './model.js';
 
 /** Annotation on a CiliumPodIPPool that marks it as being migrated away from. */
@@ -23,11 +26,14 @@ export interface SourceItem {
 }
 
 export interface TranslateInput {
-  objects: SourceItem[];
+  /** Objects each with where it came from (files); translated before `groups`. */
+  objects?: SourceItem[];
+  /** Objects by source, without a wrapper per object (the live watch, memory). */
+  groups?: ObjectGroup[];
   configs?: Array<{ config: IpamConfig; where: string }>;
   /** Service CIDRs from flags. */
   serviceCidrs?: string[];
-  /** Time stamped on former allocations found in this input. Default: now. */
+  /** Time stamped on former allocations first seen in this input (a new translator: all of them). Default: now. */
   now?: Date;
   /** Parsed values kept across calls (see PrefixCache). Default: a new one per call. */
   cache?: PrefixCache;
@@ -76,19 +82,18 @@ export class PrefixCache {
 
 const allocKey = (node: string, cidr: string) => `${node}\0${cidr}`;
 
+/**
+ * The state being built, its pools, and what our config adds: the config's
+ * entries are checked against everything the objects gave, through indexes
+ * built only when a config has entries of its own (then `${node}\0${cidr}` keys).
+ */
 class Builder {
   readonly problems: IpamProblem[] = [];
   readonly state = emptyState();
-  /** Indexes over `state`, so that every check is a map look-up, never a scan. */
   private readonly poolByName = new Map<string, Pool>();
-  private readonly nodeAddressKeys = new Set<string>();
-  /** The first node that has each address (by the address's text). */
-  readonly nodeOfAddress = new Map<string, string>();
-  /** Current allocations by node and CIDR, in insertion order (materialised into `state.allocations` by `finishAllocations`). */
-  private readonly allocs = new Map<string, Allocation>();
-  /** How many current allocations hold each CIDR. */
-  private readonly allocCidrs = new Map<string, number>();
-  private readonly formerKeys = new Set<string>();
+  private indexes: { addrs: Set<string>; allocs: Set<string>; former: Set<string> } | undefined;
+  /** Hands back an equal entry of the previous translation instead of `e` (ignoring a `releasedAt` stamped now when `stamped`). */
+  reuse: <T extends { origin: string }>(e: T, stamped: boolean) => T = (e) => e;
 
   constructor(
     readonly nowIso: string,
@@ -96,44 +101,11 @@ class Builder {
   ) {}
 
   cidr(text: unknown, where: string, field: string): Prefix | undefined {
-    if (typeof text !== 'string') {
-      this.problems.push({ where, field, value: String(text), message: 'expected a CIDR string' });
-      return undefined;
-    }
-    this.cache.touch();
-    let got = this.cache.cidrs.get(text);
-    if (got === undefined) {
-      try {
-        got = parsePrefix(text);
-      } catch (e) {
-        got = (e as Error).message.replace(/^invalid CIDR "[^"]*": /, 'invalid CIDR: ');
-      }
-      this.cache.cidrs.set(text, got);
-    }
-    if (typeof got === 'string') {
-      this.problems.push({ where, field, value: text, message: got });
-      return undefined;
-    }
-    return got;
+    return cidrOf(this.cache, text, where, field, this.problems);
   }
 
   ip(text: unknown, where: string, field: string): Prefix | undefined {
-    if (typeof text !== 'string' || text === '') return undefined;
-    this.cache.touch();
-    let got = this.cache.ips.get(text);
-    if (got === undefined) {
-      try {
-        got = hostPrefix(text);
-      } catch {
-        got = 'invalid IP address';
-      }
-      this.cache.ips.set(text, got);
-    }
-    if (typeof got === 'string') {
-      this.problems.push({ where, field, value: text, message: got });
-      return undefined;
-    }
-    return got;
+    return ipOf(this.cache, text, where, field, this.problems);
   }
 
   /** The first pool of that name. */
@@ -156,91 +128,48 @@ class Builder {
     return p;
   }
 
+  private index(): { addrs: Set<string>; allocs: Set<string>; former: Set<string> } {
+    if (!this.indexes) {
+      const s = this.state;
+      this.indexes = {
+        addrs: new Set(s.nodeAddresses.map((a) => allocKey(a.node, a.ip.text))),
+        allocs: new Set(s.allocations.map((a) => allocKey(a.node, a.cidr.text))),
+        former: new Set(s.former.map((f) => allocKey(f.node, f.cidr.text))),
+      };
+    }
+    return this.indexes;
+  }
+
   nodeAddress(node: string, type: NodeAddressType, ip: unknown, where: string, field: string): void {
     const p = this.ip(ip, where, field);
     if (!p) return;
     const key = allocKey(node, p.text);
-    if (this.nodeAddressKeys.has(key)) return;
-    this.nodeAddressKeys.add(key);
-    if (!this.nodeOfAddress.has(p.text)) this.nodeOfAddress.set(p.text, node);
-    this.state.nodeAddresses.push({ node, type, ip: p, origin: `${where} ${field}` });
+    const keys = this.index().addrs;
+    if (keys.has(key)) return;
+    keys.add(key);
+    this.state.nodeAddresses.push(this.reuse({ node, type, ip: p, origin: `${where} ${field}` }, false));
   }
 
   allocate(a: Allocation): void {
     const key = allocKey(a.node, a.cidr.text);
-    if (this.allocs.has(key)) return;
-    this.allocs.set(key, a);
-    this.allocCidrs.set(a.cidr.text, (this.allocCidrs.get(a.cidr.text) ?? 0) + 1);
+    const keys = this.index().allocs;
+    if (keys.has(key)) return;
+    keys.add(key);
+    this.state.allocations.push(this.reuse(a, false));
   }
 
-  /** Drops the current allocation of `cidr` to `node`, if any. */
-  unallocate(node: string, cidr: Prefix): void {
-    const key = allocKey(node, cidr.text);
-    if (!this.allocs.delete(key)) return;
-    const n = this.allocCidrs.get(cidr.text)! - 1;
-    if (n === 0) this.allocCidrs.delete(cidr.text);
-    else this.allocCidrs.set(cidr.text, n);
-  }
-
-  /** Whether any node holds `cidr` now. */
-  isAllocated(cidr: Prefix): boolean {
-    return this.allocCidrs.has(cidr.text);
-  }
-
-  /** Writes the allocations into the state, in the order they were made. */
-  finishAllocations(): void {
-    this.state.allocations = [...this.allocs.values()];
-  }
-
-  former(f: FormerAllocation): void {
+  former(f: FormerAllocation, stamped = false): void {
     const key = allocKey(f.node, f.cidr.text);
-    if (this.formerKeys.has(key)) return;
-    this.formerKeys.add(key);
-    this.state.former.push(f);
+    const keys = this.index().former;
+    if (keys.has(key)) return;
+    keys.add(key);
+    this.state.former.push(this.reuse(f, stamped));
   }
 
   /** The pool whose CIDRs contain `cidr`, if any (pools are few: a scan of them). */
   poolContaining(cidr: Prefix): Pool | undefined {
     return this.state.pools.find((p) => p.cidrs.some((c) => prefixContains(c, cidr)));
   }
-}
-
-interface Parsed {
-  nodes: SourceItem[];
-  ciliumNodes: SourceItem[];
-  pools: SourceItem[];
-  config: SourceItem | undefined;
-  endpoints: SourceItem[];
-  services: SourceItem[];
-}
-
-function classify(items: SourceItem[]): Parsed {
-  const out: Parsed = { nodes: [], ciliumNodes: [], pools: [], config: undefined, endpoints: [], services: [] };
-  for (const it of flattenItems(items)) {
-    switch (it.obj.kind) {
-      case 'Node':
-        out.nodes.push(it);
-        break;
-      case 'CiliumNode':
-        out.ciliumNodes.push(it);
-        break;
-      case 'CiliumPodIPPool':
-        out.pools.push(it);
-        break;
-      case 'ConfigMap':
-        if (it.obj.metadata?.name === 'cilium-config') out.config = it;
-        break;
-      case 'CiliumEndpoint':
-        out.endpoints.push(it);
-        break;
-      case 'Service':
-        out.services.push(it);
-        break;
-      default:
-        break; // other kinds carry nothing for IPAM
-    }
-  }
-  return out;
 }
 
 function nodePodCidrs(o: KubeObject): Array<[string, string]> {
@@ -257,52 +186,39 @@ function nodePodCidrs(o: KubeObject): Array<[string, string]> {
 }
 
 /** Decides the IPAM mode: our config, then cilium-config's `ipam`, then what the objects show. */
-function decideMode(p: Parsed, configs: TranslateInput['configs'], b: Builder): { mode: IpamMode; source: string } {
+function decideMode(cns: readonly CnDerived[], nodes: readonly NodeDerived[], poolCount: number, config: SourceItem | undefined, configs: TranslateInput['configs'], b: Builder): { mode: IpamMode; source: string } {
   const declared = configs?.find((c) => c.config.mode !== undefined);
   if (declared) return { mode: declared.config.mode!, source: `${declared.where} mode` };
-  const fromConfigMap = p.config?.obj.data?.ipam;
+  const fromConfigMap = config?.obj.data?.ipam;
   if (fromConfigMap !== undefined) {
     const mode = fromConfigMap === 'cluster-pool-v2beta' ? 'cluster-pool' : fromConfigMap;
     if ((ipamModes as readonly string[]).includes(mode)) return { mode: mode as IpamMode, source: 'cilium-config ipam' };
-    b.problems.push({ where: `${describeObject(p.config!.obj)} (${p.config!.where})`, field: 'data.ipam', value: fromConfigMap, message: `unknown IPAM mode (known: ${ipamModes.join(', ')})` });
+    b.problems.push({ where: `${describeObject(config!.obj)} (${config!.where})`, field: 'data.ipam', value: fromConfigMap, message: `unknown IPAM mode (known: ${ipamModes.join(', ')})` });
   }
-  if (p.pools.length > 0 || p.ciliumNodes.some((c) => Array.isArray(get(c.obj.spec, 'ipam', 'pools', 'allocated')))) {
+  if (poolCount > 0 || cns.some((c) => c.hasAllocatedArray)) {
     return { mode: 'multi-pool', source: 'inferred: CiliumPodIPPools or CiliumNode spec.ipam.pools.allocated present' };
   }
-  if (p.ciliumNodes.some((c) => isObj(get(c.obj.spec, 'ipam', 'pool')) && Object.keys(get(c.obj.spec, 'ipam', 'pool') as Obj).length > 0)) {
+  if (cns.some((c) => c.ipPoolNonEmpty)) {
     return { mode: 'crd', source: 'inferred: CiliumNode spec.ipam.pool lists addresses' };
   }
-  const nodeCidrs = new Map(p.nodes.map((n) => [n.obj.metadata?.name ?? '', nodePodCidrs(n.obj).map(([c]) => c).sort().join(',')]));
-  const differs = p.ciliumNodes.some((c) => {
-    const cn = strings(get(c.obj.spec, 'ipam', 'podCIDRs')).sort().join(',');
-    const n = nodeCidrs.get(c.obj.metadata?.name ?? '');
+  const nodeCidrs = new Map(nodes.map((n) => [n.node, (n.podKey ??= [...n.rawCidrs].sort().join(','))]));
+  const differs = cns.some((c) => {
+    const cn = (c.podKey ??= [...c.podCidrRaw].sort().join(','));
+    const n = nodeCidrs.get(c.node);
     return cn !== '' && n !== undefined && n !== '' && cn !== n;
   });
   if (differs) return { mode: 'cluster-pool', source: "inferred: CiliumNode podCIDRs differ from their Node's (the Node's are legacy)" };
-  const anyCiliumCidrs = p.ciliumNodes.some((c) => strings(get(c.obj.spec, 'ipam', 'podCIDRs')).length > 0);
-  if (!anyCiliumCidrs && p.nodes.some((n) => nodePodCidrs(n.obj).length > 0)) return { mode: 'kubernetes', source: 'inferred: only Node podCIDRs present' };
-  if (anyCiliumCidrs && p.nodes.length === 0) return { mode: 'cluster-pool', source: 'inferred: CiliumNode podCIDRs and no Nodes to compare them with' };
+  const anyCiliumCidrs = cns.some((c) => c.podCidrRaw.length > 0);
+  if (!anyCiliumCidrs && nodes.some((n) => n.rawCidrs.length > 0)) return { mode: 'kubernetes', source: 'inferred: only Node podCIDRs present' };
+  if (anyCiliumCidrs && nodes.length === 0) return { mode: 'cluster-pool', source: 'inferred: CiliumNode podCIDRs and no Nodes to compare them with' };
   return { mode: 'kubernetes', source: 'inferred: CiliumNode podCIDRs match their Node podCIDRs' };
 }
 
-/**
- * Turns Kubernetes objects (and our own config) into an IPAM state, for every
- * Cilium IPAM mode. Every malformed value becomes a problem naming the object,
- * the field and the value; the caller decides whether to accept the state.
- */
-export function stateFromObjects(input: TranslateInput): { state: IpamState; problems: IpamProblem[] } {
-  const cache = input.cache ?? new PrefixCache();
-  const b = new Builder((input.now ?? new Date()).toISOString(), cache);
-  const p = classify(input.objects);
-  const { mode, source } = decideMode(p, input.configs, b);
-  b.state.mode = mode;
-  b.state.modeSource = source;
-  const s = b.state;
-
-  // Pools.
+/** The pools the mode, cilium-config and the CiliumPodIPPools give. */
+function buildPools(b: Builder, mode: IpamMode, config: SourceItem | undefined, pools: readonly SourceItem[]): void {
   if (mode === 'kubernetes') b.pool('kubernetes', 'kubernetes host-scope IPAM (Node.spec.podCIDRs)');
   if (mode === 'cluster-pool') {
-    const cm = p.config;
+    const cm = config;
     const pool = b.pool('default', cm ? `${describeObject(cm.obj)} (${cm.where})` : 'cluster-pool IPAM');
     if (cm) {
       const where = pool.origin;
@@ -321,7 +237,7 @@ export function stateFromObjects(input: TranslateInput): { state: IpamState; pro
       }
     }
   }
-  for (const it of p.pools) {
+  for (const it of pools) {
     const name = it.obj.metadata?.name ?? '';
     const where = `${describeObject(it.obj)} (${it.where})`;
     const pool = b.pool(name, where);
@@ -348,144 +264,913 @@ export function stateFromObjects(input: TranslateInput): { state: IpamState; pro
   }
   if (['crd', 'eni', 'azure', 'alibabacloud'].includes(mode)) b.pool(mode, `${mode} IPAM (CiliumNode.spec.ipam.pool)`);
 
-  // Nodes: addresses, legacy or current pod CIDRs.
-  const ciliumNodeCidrs = new Map<string, Set<string>>();
-  for (const it of p.ciliumNodes) {
-    const node = it.obj.metadata?.name ?? '';
-    const where = `${describeObject(it.obj)} (${it.where})`;
-    const spec = it.obj.spec;
-    const since = it.obj.metadata?.creationTimestamp;
-    const addrs = get(spec, 'addresses');
-    if (Array.isArray(addrs)) {
-      addrs.forEach((a, i) => {
+}
+
+/** Objects of one source that all come from the same place (`kubernetes`, `memory`, a file). */
+export interface ObjectGroup {
+  where: string;
+  objects: readonly KubeObject[];
+}
+
+type PoolEffect = readonly [name: string, origin: string, draining: boolean];
+
+/** What a translation of one node's objects found per node name, for the objects of that name translated after them. */
+interface NameState {
+  addrKeys: Set<string>;
+  /** Current allocations by CIDR text. */
+  allocs: Map<string, Allocation>;
+  formerKeys: Set<string>;
+  /** The podCIDRs of the last CiliumNode of that name. */
+  podCidrSet: Set<string> | undefined;
+}
+const newNameState = (): NameState => ({ addrKeys: new Set(), allocs: new Map(), formerKeys: new Set(), podCidrSet: undefined });
+
+/** Per node name, across translations. */
+interface NameSlot {
+  gen: number;
+  cns: number;
+  nodes: number;
+  /** This translation's CiliumNode-phase state of the name (undefined without a CiliumNode). */
+  state: NameState | undefined;
+  /** Shared by the Nodes of a name held by several Node objects. */
+  nodeAcc: NameState | undefined;
+  prevCn: Out | undefined;
+  prevNode: Out | undefined;
+}
+
+/** The finished entries of one object under one context. */
+interface Out {
+  node: string;
+  addrs: NodeAddress[];
+  allocs: Allocation[];
+  former: FormerAllocation[];
+  problems: IpamProblem[];
+  effects: PoolEffect[];
+  used: number | undefined;
+  mode: IpamMode;
+  /** The pools' signature the entries depend on (undefined: they do not). */
+  poolSig: string | undefined;
+  /** CiliumNode: the name's state it built; Node: the CiliumNode state it was built against. */
+  state: NameState | undefined;
+  /** Node: CIDR texts looked up in the allocations of every node, with the answer. */
+  checks: Array<[string, boolean]>;
+  cacheable: boolean;
+  usedGen: number;
+  pos: number;
+}
+const newOut = (node: string, mode: IpamMode): Out => ({ node, addrs: [], allocs: [], former: [], problems: [], effects: [], used: undefined, mode, poolSig: undefined, state: undefined, checks: [], cacheable: true, usedGen: 0, pos: 0 });
+
+interface AddrIn {
+  type: NodeAddressType;
+  ip: Prefix;
+  origin: string;
+}
+interface CidrIn {
+  pfx: Prefix;
+  origin: string;
+  field: string;
+}
+
+interface CnDerived {
+  where: string;
+  node: string;
+  slot: NameSlot;
+  whereText: string;
+  since: string | undefined;
+  addrs: AddrIn[];
+  podCidrRaw: string[];
+  podKey: string | undefined;
+  podCidrs: CidrIn[];
+  allocated: Array<CidrIn & { pool: string }>;
+  hasAllocatedArray: boolean;
+  ipPoolIsObj: boolean;
+  ipPoolNonEmpty: boolean;
+  ipPool: CidrIn[];
+  problemsA: IpamProblem[];
+  ipPoolProblems: IpamProblem[];
+  problemsB: IpamProblem[];
+  used: number | undefined;
+  released: CidrIn[];
+  out: Out | undefined;
+}
+
+interface NodeDerived {
+  where: string;
+  node: string;
+  slot: NameSlot;
+  since: string | undefined;
+  addrs: AddrIn[];
+  rawCidrs: string[];
+  podKey: string | undefined;
+  podCidrs: CidrIn[];
+  problems: IpamProblem[];
+  out: Out | undefined;
+}
+
+interface EpDerived {
+  where: string;
+  namespace: string;
+  pod: string;
+  ips: Prefix[];
+  problems: IpamProblem[];
+  nodeIp: string | undefined;
+  nodeKey: string;
+  info: EndpointInfo | undefined;
+  gen: number;
+}
+
+interface SvcDerived {
+  where: string;
+  entries: ServiceCidr[];
+  problems: IpamProblem[];
+}
+
+const CRD_LIKE: readonly IpamMode[] = ['crd', 'eni', 'azure', 'alibabacloud'];
+
+/** Parses with the cache, reporting a failure into `problems`. */
+function cidrOf(cache: PrefixCache, text: unknown, where: string, field: string, problems: IpamProblem[]): Prefix | undefined {
+  if (typeof text !== 'string') {
+    problems.push({ where, field, value: String(text), message: 'expected a CIDR string' });
+    return undefined;
+  }
+  cache.touch();
+  let got = cache.cidrs.get(text);
+  if (got === undefined) {
+    try {
+      got = parsePrefix(text);
+    } catch (e) {
+      got = (e as Error).message.replace(/^invalid CIDR "[^"]*": /, 'invalid CIDR: ');
+    }
+    cache.cidrs.set(text, got);
+  }
+  if (typeof got === 'string') {
+    problems.push({ where, field, value: text, message: got });
+    return undefined;
+  }
+  return got;
+}
+
+function ipOf(cache: PrefixCache, text: unknown, where: string, field: string, problems: IpamProblem[]): Prefix | undefined {
+  if (typeof text !== 'string' || text === '') return undefined;
+  cache.touch();
+  let got = cache.ips.get(text);
+  if (got === undefined) {
+    try {
+      got = hostPrefix(text);
+    } catch {
+      got = 'invalid IP address';
+    }
+    cache.ips.set(text, got);
+  }
+  if (typeof got === 'string') {
+    problems.push({ where, field, value: text, message: got });
+    return undefined;
+  }
+  return got;
+}
+
+/**
+ * Keeps, per kind, the objects of the last translation and what was derived
+ * from each, so that an unchanged object (the same JS object, as the watch
+ * hands over) is found by a pointer compare at (about) the same index.
+ */
+class Aligned<D extends { where: string }> {
+  private objs: KubeObject[] = [];
+  private ds: D[] = [];
+  private nextObjs: KubeObject[] = [];
+  private nextDs: D[] = [];
+  private j = 0;
+  private readonly weak = new WeakMap<object, D>();
+  /** Derivations done (objects translated) since construction. */
+  made = 0;
+
+  constructor(private readonly make: (obj: KubeObject, where: string) => D) {}
+
+  /** Whether `objs` (with `where`s) are exactly the objects of the last translation. */
+  same(objs: readonly KubeObject[], wheres: readonly string[]): boolean {
+    if (objs.length !== this.objs.length) return false;
+    for (let i = 0; i < objs.length; i++) if (objs[i] !== this.objs[i] || this.ds[i]!.where !== wheres[i]) return false;
+    return true;
+  }
+
+  get last(): readonly D[] {
+    return this.ds;
+  }
+
+  begin(): void {
+    this.j = 0;
+    this.nextObjs.length = 0;
+    this.nextDs.length = 0;
+  }
+
+  get(obj: KubeObject, where: string): D {
+    const j = this.j;
+    let d: D | undefined;
+    if (this.objs[j] === obj) {
+      d = this.ds[j];
+      this.j = j + 1;
+    } else if (this.objs[j + 1] === obj) {
+      d = this.ds[j + 1];
+      this.j = j + 2;
+    } else d = this.weak.get(obj);
+    if (d === undefined || d.where !== where) {
+      d = this.make(obj, where);
+      this.made++;
+      this.weak.set(obj, d);
+    }
+    this.nextObjs.push(obj);
+    this.nextDs.push(d);
+    return d;
+  }
+
+  end(): void {
+    [this.objs, this.nextObjs] = [this.nextObjs, this.objs];
+    [this.ds, this.nextDs] = [this.nextDs, this.ds];
+    this.nextObjs.length = 0;
+    this.nextDs.length = 0;
+  }
+}
+
+/** Counters for tests and benchmarks. */
+export interface TranslatorStats {
+  /** Objects translated from scratch (parsed), all kinds, since construction. */
+  objectsTranslated: number;
+  /** Objects whose entries were built again (new object or changed context), since construction. */
+  entriesBuilt: number;
+}
+
+/**
+ * Turns Kubernetes objects (and our own config) into an IPAM state, for every
+ * Cilium IPAM mode, remembering what it derived from each object: translating
+ * again after one object changed parses and builds entries for that object
+ * only, and every unchanged object's entries (allocations, node addresses,
+ * former allocations, service CIDRs, endpoints) are the same JS objects as in
+ * the previous state. An object is "unchanged" when it is the same JS object
+ * (the live watch keeps one per informer object). A former allocation keeps
+ * the time it was first seen released (`releasedAt`) for as long as it stays
+ * in the state; a new translator stamps `now`.
+ */
+export class IpamTranslator {
+  readonly cache: PrefixCache;
+  private gen = 0;
+  private readonly slots = new Map<string, NameSlot>();
+  private readonly cns: Aligned<CnDerived>;
+  private readonly nodes: Aligned<NodeDerived>;
+  private readonly eps: Aligned<EpDerived>;
+  private readonly svcs: Aligned<SvcDerived>;
+  private prevCnOuts: Out[] = [];
+  private prevNodeOuts: Out[] = [];
+  private allocIndex: Map<string, number> | undefined;
+  /** Address text → the outs that hold it (only while there are endpoints to resolve). */
+  private holders: Map<string, Out[]> | undefined;
+  private ownerOf = new Map<string, string>();
+  private conflicted = new Set<string>();
+  private prevEndpoints: EndpointInfo[] = [];
+  private prevEpProblems: IpamProblem[] = [];
+  private flagCidrs: { texts: readonly string[]; entries: ServiceCidr[]; problems: IpamProblem[] } | undefined;
+  private prevConfigEntries = new Map<string, object>();
+  private readonly drained = new WeakMap<Allocation, FormerAllocation>();
+  private entriesBuilt = 0;
+  // Scratch arrays (reused).
+  private readonly cnObjs: KubeObject[] = [];
+  private readonly cnWhere: string[] = [];
+  private readonly nodeObjs: KubeObject[] = [];
+  private readonly nodeWhere: string[] = [];
+  private readonly epObjs: KubeObject[] = [];
+  private readonly epWhere: string[] = [];
+  private readonly svcObjs: KubeObject[] = [];
+  private readonly svcWhere: string[] = [];
+  private pools: SourceItem[] = [];
+  private config: SourceItem | undefined;
+
+  constructor(cache?: PrefixCache) {
+    this.cache = cache ?? new PrefixCache();
+    this.cns = new Aligned((o, w) => this.deriveCn(o, w));
+    this.nodes = new Aligned((o, w) => this.deriveNode(o, w));
+    this.eps = new Aligned((o, w) => this.deriveEp(o, w));
+    this.svcs = new Aligned((o, w) => this.deriveSvc(o, w));
+  }
+
+  get stats(): TranslatorStats {
+    return { objectsTranslated: this.cns.made + this.nodes.made + this.eps.made + this.svcs.made, entriesBuilt: this.entriesBuilt };
+  }
+
+  private slot(name: string): NameSlot {
+    let s = this.slots.get(name);
+    if (!s) {
+      s = { gen: 0, cns: 0, nodes: 0, state: undefined, nodeAcc: undefined, prevCn: undefined, prevNode: undefined };
+      this.slots.set(name, s);
+    }
+    return s;
+  }
+
+  private touchSlot(s: NameSlot): void {
+    if (s.gen === this.gen) return;
+    s.gen = this.gen;
+    s.cns = 0;
+    s.nodes = 0;
+    s.state = undefined;
+    s.nodeAcc = undefined;
+  }
+
+  private add(obj: KubeObject, where: string): void {
+    if (Array.isArray(obj.items)) {
+      for (const o of obj.items) this.add(o, where);
+      return;
+    }
+    switch (obj.kind) {
+      case 'CiliumEndpoint':
+        this.epObjs.push(obj);
+        this.epWhere.push(where);
+        break;
+      case 'CiliumNode':
+        this.cnObjs.push(obj);
+        this.cnWhere.push(where);
+        break;
+      case 'Node':
+        this.nodeObjs.push(obj);
+        this.nodeWhere.push(where);
+        break;
+      case 'CiliumPodIPPool':
+        this.pools.push({ obj, where });
+        break;
+      case 'ConfigMap':
+        if (obj.metadata?.name === 'cilium-config') this.config = { obj, where };
+        break;
+      case 'Service':
+        this.svcObjs.push(obj);
+        this.svcWhere.push(where);
+        break;
+      default:
+        break; // other kinds carry nothing for IPAM
+    }
+  }
+
+  private deriveCn(obj: KubeObject, where: string): CnDerived {
+    const c = this.cache;
+    const node = obj.metadata?.name ?? '';
+    const whereText = `${describeObject(obj)} (${where})`;
+    const spec = obj.spec;
+    const pA: IpamProblem[] = [];
+    const pB: IpamProblem[] = [];
+    const pP: IpamProblem[] = [];
+    const addrs: AddrIn[] = [];
+    const addr = (type: NodeAddressType, ip: unknown, field: string) => {
+      const p = ipOf(c, ip, whereText, field, pA);
+      if (p) addrs.push({ type, ip: p, origin: `${whereText} ${field}` });
+    };
+    const list = get(spec, 'addresses');
+    if (Array.isArray(list)) {
+      list.forEach((a, i) => {
         const type = get(a, 'type');
-        if (type === 'InternalIP' || type === 'ExternalIP' || type === 'CiliumInternalIP') b.nodeAddress(node, type, get(a, 'ip'), where, `spec.addresses[${i}].ip`);
+        if (type === 'InternalIP' || type === 'ExternalIP' || type === 'CiliumInternalIP') addr(type, get(a, 'ip'), `spec.addresses[${i}].ip`);
       });
     }
     for (const fam of ['ipv4', 'ipv6']) {
-      b.nodeAddress(node, 'HealthIP', get(spec, 'health', fam), where, `spec.health.${fam}`);
-      b.nodeAddress(node, 'IngressIP', get(spec, 'ingress', fam), where, `spec.ingress.${fam}`);
+      addr('HealthIP', get(spec, 'health', fam), `spec.health.${fam}`);
+      addr('IngressIP', get(spec, 'ingress', fam), `spec.ingress.${fam}`);
     }
-    const podCidrs = strings(get(spec, 'ipam', 'podCIDRs'));
-    const seen = new Set<string>();
-    ciliumNodeCidrs.set(node, seen);
-    podCidrs.forEach((c, i) => {
-      const pfx = b.cidr(c, where, `spec.ipam.podCIDRs[${i}]`);
-      if (!pfx) return;
-      seen.add(pfx.text);
-      const origin = `${where} spec.ipam.podCIDRs[${i}]`;
-      if (mode === 'cluster-pool' || mode === 'kubernetes') {
-        b.allocate({ node, pool: mode === 'cluster-pool' ? 'default' : 'kubernetes', cidr: pfx, origin, ...(since ? { since } : {}) });
-      } else if (mode === 'multi-pool') {
-        // Left over from cluster-pool before the switch to multi-pool.
-        const pool = b.poolContaining(pfx)?.name ?? 'cluster-pool';
-        b.pool(pool, 'cluster-pool IPAM before multi-pool').state = 'draining';
-        b.former({ node, pool, cidr: pfx, releasedAt: b.nowIso, reason: 'legacy CiliumNode spec.ipam.podCIDRs after the switch to multi-pool', origin });
-      }
+    const podCidrRaw = strings(get(spec, 'ipam', 'podCIDRs'));
+    const podCidrs: CidrIn[] = [];
+    podCidrRaw.forEach((t, i) => {
+      const field = `spec.ipam.podCIDRs[${i}]`;
+      const pfx = cidrOf(c, t, whereText, field, pA);
+      if (pfx) podCidrs.push({ pfx, field, origin: `${whereText} ${field}` });
     });
-    const allocated = get(spec, 'ipam', 'pools', 'allocated');
-    if (Array.isArray(allocated)) {
-      allocated.forEach((a, i) => {
+    const allocatedList = get(spec, 'ipam', 'pools', 'allocated');
+    const allocated: CnDerived['allocated'] = [];
+    if (Array.isArray(allocatedList)) {
+      allocatedList.forEach((a, i) => {
         const pool = get(a, 'pool');
-        strings(get(a, 'cidrs')).forEach((c, j) => {
+        strings(get(a, 'cidrs')).forEach((t, j) => {
           const field = `spec.ipam.pools.allocated[${i}].cidrs[${j}]`;
-          const pfx = b.cidr(c, where, field);
-          if (pfx) b.allocate({ node, pool: typeof pool === 'string' ? pool : '', cidr: pfx, origin: `${where} ${field}`, ...(since ? { since } : {}) });
+          const pfx = cidrOf(c, t, whereText, field, pA);
+          if (pfx) allocated.push({ pool: typeof pool === 'string' ? pool : '', pfx, field, origin: `${whereText} ${field}` });
         });
       });
     }
-    const ipPool = get(spec, 'ipam', 'pool');
-    if (isObj(ipPool) && ['crd', 'eni', 'azure', 'alibabacloud'].includes(mode)) {
-      for (const ip of Object.keys(ipPool)) {
-        const pfx = b.ip(ip, where, `spec.ipam.pool["${ip}"]`);
-        if (pfx) b.allocate({ node, pool: mode, cidr: pfx, origin: `${where} spec.ipam.pool`, ...(since ? { since } : {}) });
+    const ipPoolObj = get(spec, 'ipam', 'pool');
+    const ipPool: CidrIn[] = [];
+    if (isObj(ipPoolObj)) {
+      for (const ip of Object.keys(ipPoolObj)) {
+        const field = `spec.ipam.pool["${ip}"]`;
+        const pfx = ipOf(c, ip, whereText, field, pP);
+        if (pfx) ipPool.push({ pfx, field, origin: `${whereText} spec.ipam.pool` });
       }
     }
-    const used = get(it.obj.status, 'ipam', 'used');
-    if (isObj(used)) s.usedByNode.set(node, Object.keys(used).length);
-    const statusCidrs = get(it.obj.status, 'ipam', 'pod-cidrs');
+    const usedObj = get(obj.status, 'ipam', 'used');
+    const released: CidrIn[] = [];
+    const statusCidrs = get(obj.status, 'ipam', 'pod-cidrs');
     if (isObj(statusCidrs)) {
-      for (const [c, st] of Object.entries(statusCidrs)) {
+      for (const [t, st] of Object.entries(statusCidrs)) {
         if (get(st, 'status') !== 'released') continue;
-        const pfx = b.cidr(c, where, `status.ipam.pod-cidrs["${c}"]`);
-        if (!pfx) continue;
-        b.unallocate(node, pfx);
-        const pool = b.poolContaining(pfx)?.name ?? (mode === 'cluster-pool' ? 'default' : 'cluster-pool');
-        b.pool(pool, 'cluster-pool IPAM');
-        b.former({ node, pool, cidr: pfx, releasedAt: b.nowIso, reason: 'marked released in CiliumNode status.ipam.pod-cidrs', origin: `${where} status.ipam.pod-cidrs` });
+        const field = `status.ipam.pod-cidrs["${t}"]`;
+        const pfx = cidrOf(c, t, whereText, field, pB);
+        if (pfx) released.push({ pfx, field, origin: `${whereText} status.ipam.pod-cidrs` });
       }
     }
+    return {
+      where,
+      node,
+      slot: this.slot(node),
+      whereText,
+      since: obj.metadata?.creationTimestamp,
+      addrs,
+      podCidrRaw,
+      podKey: undefined,
+      podCidrs,
+      allocated,
+      hasAllocatedArray: Array.isArray(allocatedList),
+      ipPoolIsObj: isObj(ipPoolObj),
+      ipPoolNonEmpty: isObj(ipPoolObj) && Object.keys(ipPoolObj).length > 0,
+      ipPool,
+      problemsA: pA,
+      ipPoolProblems: pP,
+      problemsB: pB,
+      used: isObj(usedObj) ? Object.keys(usedObj).length : undefined,
+      released,
+      out: undefined,
+    };
   }
 
-  for (const it of p.nodes) {
-    const node = it.obj.metadata?.name ?? '';
-    const where = `${describeObject(it.obj)} (${it.where})`;
-    const addrs = get(it.obj.status, 'addresses');
-    if (Array.isArray(addrs)) {
-      addrs.forEach((a, i) => {
+  private deriveNode(obj: KubeObject, where: string): NodeDerived {
+    const c = this.cache;
+    const node = obj.metadata?.name ?? '';
+    const whereText = `${describeObject(obj)} (${where})`;
+    const problems: IpamProblem[] = [];
+    const addrs: AddrIn[] = [];
+    const addr = (type: NodeAddressType, ip: unknown, field: string) => {
+      const p = ipOf(c, ip, whereText, field, problems);
+      if (p) addrs.push({ type, ip: p, origin: `${whereText} ${field}` });
+    };
+    const list = get(obj.status, 'addresses');
+    if (Array.isArray(list)) {
+      list.forEach((a, i) => {
         const type = get(a, 'type');
-        if (type === 'InternalIP' || type === 'ExternalIP') b.nodeAddress(node, type, get(a, 'address'), where, `status.addresses[${i}].address`);
+        if (type === 'InternalIP' || type === 'ExternalIP') addr(type, get(a, 'address'), `status.addresses[${i}].address`);
       });
     }
-    const ann = it.obj.metadata?.annotations ?? {};
-    for (const [key, type] of [
-      ['network.cilium.io/ipv4-cilium-host', 'CiliumInternalIP'],
-      ['network.cilium.io/ipv6-cilium-host', 'CiliumInternalIP'],
-      ['network.cilium.io/ipv4-health-ip', 'HealthIP'],
-      ['network.cilium.io/ipv6-health-ip', 'HealthIP'],
-    ] as const) {
-      b.nodeAddress(node, type, ann[key], where, `metadata.annotations["${key}"]`);
+    const ann = obj.metadata?.annotations ?? {};
+    for (const [key, type] of NODE_ANNOTATION_ADDRESSES) addr(type, ann[key], `metadata.annotations["${key}"]`);
+    const raw = nodePodCidrs(obj);
+    const podCidrs: CidrIn[] = [];
+    for (const [t, field] of raw) {
+      const pfx = cidrOf(c, t, whereText, field, problems);
+      if (pfx) podCidrs.push({ pfx, field, origin: `${whereText} ${field}` });
     }
-    const since = it.obj.metadata?.creationTimestamp;
-    for (const [c, field] of nodePodCidrs(it.obj)) {
-      const pfx = b.cidr(c, where, field);
-      if (!pfx) continue;
-      const origin = `${where} ${field}`;
-      if (mode === 'kubernetes') {
-        b.allocate({ node, pool: 'kubernetes', cidr: pfx, origin, ...(since ? { since } : {}) });
-      } else if (mode !== 'delegated-plugin' && !ciliumNodeCidrs.get(node)?.has(pfx.text) && !b.isAllocated(pfx)) {
-        // Host-scope CIDRs the node kept after the switch away from kubernetes IPAM.
-        b.pool('kubernetes', 'kubernetes host-scope IPAM before the switch').state = 'draining';
-        b.former({ node, pool: 'kubernetes', cidr: pfx, releasedAt: b.nowIso, reason: `legacy Node ${field} from kubernetes host-scope IPAM after the switch to ${mode}`, origin });
-      }
-    }
+    return { where, node, slot: this.slot(node), since: obj.metadata?.creationTimestamp, addrs, rawCidrs: raw.map(([t]) => t), podKey: undefined, podCidrs, problems, out: undefined };
   }
 
-  for (const it of p.services) {
-    const where = `${describeObject(it.obj)} (${it.where})`;
-    strings(get(it.obj.spec, 'clusterIPs')).forEach((ip, i) => {
-      if (ip === 'None') return;
-      const pfx = b.ip(ip, where, `spec.clusterIPs[${i}]`);
-      if (pfx) s.serviceCidrs.push({ cidr: pfx, origin: `${where} spec.clusterIPs[${i}]` });
-    });
-  }
-  for (const [i, c] of (input.serviceCidrs ?? []).entries()) {
-    const pfx = b.cidr(c, '--service-cidr', `[${i}]`);
-    if (pfx) s.serviceCidrs.push({ cidr: pfx, origin: `--service-cidr ${pfx.text}` });
-  }
-
-  for (const it of p.endpoints) {
-    const where = `${describeObject(it.obj)} (${it.where})`;
+  private deriveEp(obj: KubeObject, where: string): EpDerived {
+    const whereText = `${describeObject(obj)} (${where})`;
+    const problems: IpamProblem[] = [];
     const ips: Prefix[] = [];
-    const addressing = get(it.obj.status, 'networking', 'addressing');
+    const addressing = get(obj.status, 'networking', 'addressing');
     if (Array.isArray(addressing)) {
       addressing.forEach((a, i) => {
         for (const fam of ['ipv4', 'ipv6']) {
-          const pfx = b.ip(get(a, fam), where, `status.networking.addressing[${i}].${fam}`);
+          const pfx = ipOf(this.cache, get(a, fam), whereText, `status.networking.addressing[${i}].${fam}`, problems);
           if (pfx) ips.push(pfx);
         }
       });
     }
-    const nodeIp = get(it.obj.status, 'networking', 'node');
-    const node = typeof nodeIp === 'string' ? (b.nodeOfAddress.get(`${nodeIp}/${nodeIp.includes(':') ? 128 : 32}`) ?? nodeIp) : '';
-    s.endpoints.push({ namespace: it.obj.metadata?.namespace ?? '', pod: it.obj.metadata?.name ?? '', node, ips });
+    const nodeIp = get(obj.status, 'networking', 'node');
+    const ip = typeof nodeIp === 'string' ? nodeIp : undefined;
+    return { where, namespace: obj.metadata?.namespace ?? '', pod: obj.metadata?.name ?? '', ips, problems, nodeIp: ip, nodeKey: ip === undefined ? '' : `${ip}/${ip.includes(':') ? 128 : 32}`, info: undefined, gen: 0 };
   }
 
-  for (const c of input.configs ?? []) applyConfig(b, c.config, c.where);
-  b.finishAllocations();
-  applyDraining(b);
-  cache.trim();
-  return { state: s, problems: b.problems };
+  private deriveSvc(obj: KubeObject, where: string): SvcDerived {
+    const whereText = `${describeObject(obj)} (${where})`;
+    const problems: IpamProblem[] = [];
+    const entries: ServiceCidr[] = [];
+    strings(get(obj.spec, 'clusterIPs')).forEach((ip, i) => {
+      if (ip === 'None') return;
+      const pfx = ipOf(this.cache, ip, whereText, `spec.clusterIPs[${i}]`, problems);
+      if (pfx) entries.push({ cidr: pfx, origin: `${whereText} spec.clusterIPs[${i}]` });
+    });
+    return { where, entries, problems };
+  }
+
+  /** The CiliumNode's entries, deduplicated against (and recorded in) the name's state `st`. */
+  private buildCn(d: CnDerived, mode: IpamMode, b: Builder, st: NameState, prev: Out | undefined, poolSig: () => string): Out {
+    this.entriesBuilt++;
+    const out = newOut(d.node, mode);
+    out.state = st;
+    const node = d.node;
+    let usesPools = false;
+    for (const a of d.addrs) {
+      if (st.addrKeys.has(a.ip.text)) continue;
+      st.addrKeys.add(a.ip.text);
+      out.addrs.push(reuseAddr(prev, node, a));
+    }
+    out.problems.push(...d.problemsA);
+    const seen = new Set<string>();
+    st.podCidrSet = seen;
+    const alloc = (pool: string, c: CidrIn) => {
+      const k = c.pfx.text;
+      if (st.allocs.has(k)) return;
+      const a = reuseAlloc(prev, node, pool, c.pfx, c.origin, d.since);
+      st.allocs.set(k, a);
+      out.allocs.push(a);
+    };
+    const former = (pool: string, c: CidrIn, reason: string) => {
+      if (st.formerKeys.has(c.pfx.text)) return;
+      st.formerKeys.add(c.pfx.text);
+      out.former.push(reuseFormer(prev, node, pool, c.pfx, reason, c.origin, b.nowIso));
+    };
+    for (const c of d.podCidrs) {
+      seen.add(c.pfx.text);
+      if (mode === 'cluster-pool' || mode === 'kubernetes') alloc(mode === 'cluster-pool' ? 'default' : 'kubernetes', c);
+      else if (mode === 'multi-pool') {
+        usesPools = true;
+        const pool = b.poolContaining(c.pfx)?.name ?? 'cluster-pool';
+        out.effects.push([pool, 'cluster-pool IPAM before multi-pool', true]);
+        former(pool, c, 'legacy CiliumNode spec.ipam.podCIDRs after the switch to multi-pool');
+      }
+    }
+    for (const c of d.allocated) alloc(c.pool, c);
+    if (d.ipPoolIsObj && CRD_LIKE.includes(mode)) {
+      out.problems.push(...d.ipPoolProblems);
+      for (const c of d.ipPool) alloc(mode, c);
+    }
+    out.used = d.used;
+    out.problems.push(...d.problemsB);
+    for (const c of d.released) {
+      st.allocs.delete(c.pfx.text);
+      usesPools = true;
+      const pool = b.poolContaining(c.pfx)?.name ?? (mode === 'cluster-pool' ? 'default' : 'cluster-pool');
+      out.effects.push([pool, 'cluster-pool IPAM', false]);
+      former(pool, c, 'marked released in CiliumNode status.ipam.pod-cidrs');
+    }
+    if (d.released.length > 0) out.allocs = out.allocs.filter((a) => st.allocs.get(a.cidr.text) === a);
+    if (usesPools) out.poolSig = poolSig();
+    return out;
+  }
+
+  /** The Node's entries, deduplicated against its CiliumNode's state `base` and the earlier Nodes of its name (`acc`). */
+  private buildNode(d: NodeDerived, mode: IpamMode, base: NameState | undefined, acc: NameState, prev: Out | undefined, nowIso: string, isAllocated: (text: string) => boolean): Out {
+    this.entriesBuilt++;
+    const out = newOut(d.node, mode);
+    out.state = base;
+    const node = d.node;
+    for (const a of d.addrs) {
+      const k = a.ip.text;
+      if (base?.addrKeys.has(k) || acc.addrKeys.has(k)) continue;
+      acc.addrKeys.add(k);
+      out.addrs.push(reuseAddr(prev, node, a));
+    }
+    out.problems = d.problems;
+    for (const c of d.podCidrs) {
+      const k = c.pfx.text;
+      if (mode === 'kubernetes') {
+        if (base?.allocs.has(k) || acc.allocs.has(k)) continue;
+        const a = reuseAlloc(prev, node, 'kubernetes', c.pfx, c.origin, d.since);
+        acc.allocs.set(k, a);
+        out.allocs.push(a);
+      } else if (mode !== 'delegated-plugin' && !base?.podCidrSet?.has(k)) {
+        const held = isAllocated(k);
+        out.checks.push([k, held]);
+        if (held) continue;
+        // Host-scope CIDRs the node kept after the switch away from kubernetes IPAM.
+        out.effects.push(['kubernetes', 'kubernetes host-scope IPAM before the switch', true]);
+        if (base?.formerKeys.has(k) || acc.formerKeys.has(k)) continue;
+        acc.formerKeys.add(k);
+        out.former.push(reuseFormer(prev, node, 'kubernetes', c.pfx, `legacy Node ${c.field} from kubernetes host-scope IPAM after the switch to ${mode}`, c.origin, nowIso));
+      }
+    }
+    return out;
+  }
+
+  translate(input: TranslateInput): { state: IpamState; problems: IpamProblem[] } {
+    const gen = ++this.gen;
+    const b = new Builder((input.now ?? new Date()).toISOString(), this.cache);
+    // Sort the objects by kind (pointer work).
+    this.cnObjs.length = this.cnWhere.length = this.nodeObjs.length = this.nodeWhere.length = 0;
+    this.epObjs.length = this.epWhere.length = this.svcObjs.length = this.svcWhere.length = 0;
+    this.pools = [];
+    this.config = undefined;
+    for (const it of input.objects ?? []) this.add(it.obj, it.where);
+    for (const g of input.groups ?? []) for (const o of g.objects) this.add(o, g.where);
+
+    // Derive (parse) new objects; count the objects of each node name.
+    const { cnObjs, cnWhere, nodeObjs, nodeWhere } = this;
+    const cnDs: CnDerived[] = [];
+    this.cns.begin();
+    for (let i = 0; i < cnObjs.length; i++) {
+      const d = this.cns.get(cnObjs[i]!, cnWhere[i]!);
+      cnDs.push(d);
+      this.touchSlot(d.slot);
+      d.slot.cns++;
+    }
+    this.cns.end();
+    const nodeDs: NodeDerived[] = [];
+    this.nodes.begin();
+    for (let i = 0; i < nodeObjs.length; i++) {
+      const d = this.nodes.get(nodeObjs[i]!, nodeWhere[i]!);
+      nodeDs.push(d);
+      this.touchSlot(d.slot);
+      d.slot.nodes++;
+    }
+    this.nodes.end();
+
+    const { mode, source } = decideMode(cnDs, nodeDs, this.pools.length, this.config, input.configs, b);
+    b.state.mode = mode;
+    b.state.modeSource = source;
+    const s = b.state;
+    buildPools(b, mode, this.config, this.pools);
+    let sig: string | undefined;
+    const poolSig = () => (sig ??= s.pools.map((p) => `${p.name}=${p.cidrs.map((c) => c.text).join(',')}`).join(';'));
+
+    // CiliumNodes: entries per object, rebuilt only for a new object or a changed context.
+    const cnOuts: Out[] = [];
+    const added: Out[] = [];
+    let collisions = false;
+    for (const d of cnDs) {
+      const slot = d.slot;
+      let out: Out;
+      if (slot.cns === 1) {
+        out = d.out!;
+        if (out === undefined || !out.cacheable || out.mode !== mode || (out.poolSig !== undefined && out.poolSig !== poolSig())) {
+          out = this.buildCn(d, mode, b, newNameState(), slot.prevCn, poolSig);
+          d.out = out;
+          slot.prevCn = out;
+        }
+        slot.state = out.state;
+      } else {
+        collisions = true;
+        slot.state ??= newNameState();
+        out = this.buildCn(d, mode, b, slot.state, undefined, poolSig);
+        out.cacheable = false;
+      }
+      cnOuts.push(out);
+    }
+    if (collisions) {
+      // A later CiliumNode of the same name may have released an earlier one's allocation.
+      for (const out of cnOuts) if (!out.cacheable) out.allocs = out.allocs.filter((a) => out.state!.allocs.get(a.cidr.text) === a);
+    }
+    const removed: Out[] = [];
+    for (let i = 0; i < cnOuts.length; i++) {
+      const out = cnOuts[i]!;
+      if (out.usedGen !== gen - 1) added.push(out);
+      out.usedGen = gen;
+      out.pos = i;
+    }
+    for (const out of this.prevCnOuts) if (out.usedGen !== gen) removed.push(out);
+    this.prevCnOuts = cnOuts;
+    for (const out of cnOuts) emit(b, out);
+    if (this.allocIndex) {
+      for (const out of removed) for (const a of out.allocs) countDown(this.allocIndex, a.cidr.text);
+      for (const out of added) for (const a of out.allocs) this.allocIndex.set(a.cidr.text, (this.allocIndex.get(a.cidr.text) ?? 0) + 1);
+    }
+    const isAllocated = (text: string): boolean => {
+      if (!this.allocIndex) {
+        this.allocIndex = new Map();
+        for (const out of cnOuts) for (const a of out.allocs) this.allocIndex.set(a.cidr.text, (this.allocIndex.get(a.cidr.text) ?? 0) + 1);
+      }
+      return this.allocIndex.has(text);
+    };
+
+    // Nodes: addresses, legacy or current pod CIDRs.
+    const nodeOuts: Out[] = [];
+    for (const d of nodeDs) {
+      const slot = d.slot;
+      const base = slot.cns > 0 ? slot.state : undefined;
+      let out: Out;
+      if (slot.nodes === 1) {
+        out = d.out!;
+        if (out === undefined || !out.cacheable || out.mode !== mode || out.state !== base || !out.checks.every(([t, held]) => isAllocated(t) === held)) {
+          out = this.buildNode(d, mode, base, newNameState(), slot.prevNode, b.nowIso, isAllocated);
+          d.out = out;
+          slot.prevNode = out;
+        }
+      } else {
+        slot.nodeAcc ??= newNameState();
+        out = this.buildNode(d, mode, base, slot.nodeAcc, undefined, b.nowIso, isAllocated);
+        out.cacheable = false;
+      }
+      nodeOuts.push(out);
+    }
+    for (let i = 0; i < nodeOuts.length; i++) {
+      const out = nodeOuts[i]!;
+      if (out.usedGen !== gen - 1) added.push(out);
+      out.usedGen = gen;
+      out.pos = cnOuts.length + i;
+    }
+    for (const out of this.prevNodeOuts) if (out.usedGen !== gen) removed.push(out);
+    this.prevNodeOuts = nodeOuts;
+    for (const out of nodeOuts) emit(b, out);
+
+    // Services, then the flags' service CIDRs.
+    this.svcs.begin();
+    for (let i = 0; i < this.svcObjs.length; i++) {
+      const d = this.svcs.get(this.svcObjs[i]!, this.svcWhere[i]!);
+      s.serviceCidrs.push(...d.entries);
+      b.problems.push(...d.problems);
+    }
+    this.svcs.end();
+    const flags = input.serviceCidrs ?? [];
+    if (!this.flagCidrs || this.flagCidrs.texts.length !== flags.length || this.flagCidrs.texts.some((t, i) => t !== flags[i])) {
+      const problems: IpamProblem[] = [];
+      const entries: ServiceCidr[] = [];
+      flags.forEach((c, i) => {
+        const pfx = cidrOf(this.cache, c, '--service-cidr', `[${i}]`, problems);
+        if (pfx) entries.push({ cidr: pfx, origin: `--service-cidr ${pfx.text}` });
+      });
+      this.flagCidrs = { texts: [...flags], entries, problems };
+    }
+    s.serviceCidrs.push(...this.flagCidrs.entries);
+    b.problems.push(...this.flagCidrs.problems);
+
+    // Endpoints: each one's node is the first node holding its node address.
+    this.translateEndpoints(b, cnOuts, nodeOuts, added, removed);
+
+    // Our config, then draining pools.
+    const prevConfig = this.prevConfigEntries;
+    this.prevConfigEntries = new Map();
+    b.reuse = (e, stamped) => {
+      const old = prevConfig.get(e.origin);
+      const got = old !== undefined && sameEntry(old, e, stamped) ? old : e;
+      this.prevConfigEntries.set(e.origin, got);
+      return got as typeof e;
+    };
+    for (const c of input.configs ?? []) applyConfig(b, c.config, c.where);
+    applyDraining(b, this.drained);
+    this.cache.trim();
+    return { state: s, problems: b.problems };
+  }
+
+  private translateEndpoints(b: Builder, cnOuts: Out[], nodeOuts: Out[], added: Out[], removed: Out[]): void {
+    const s = b.state;
+    const { epObjs, epWhere } = this;
+    if (epObjs.length === 0) {
+      this.holders = undefined;
+      this.eps.begin();
+      this.eps.end();
+      this.prevEndpoints = [];
+      this.prevEpProblems = [];
+      return;
+    }
+    // Who owns each node address: changes only where an out came or went.
+    let changed: Set<string> | undefined;
+    let all = false;
+    if (!this.holders) {
+      all = true;
+      this.holders = new Map();
+      this.ownerOf.clear();
+      this.conflicted.clear();
+      for (const outs of [cnOuts, nodeOuts]) {
+        for (const out of outs) {
+          for (const a of out.addrs) {
+            const t = a.ip.text;
+            const h = this.holders.get(t);
+            if (h === undefined) {
+              this.holders.set(t, [out]);
+              this.ownerOf.set(t, out.node);
+            } else {
+              h.push(out);
+              if (h.some((o) => o.node !== h[0]!.node)) this.conflicted.add(t);
+            }
+          }
+        }
+      }
+    } else if (added.length + removed.length + this.conflicted.size > 0) {
+      const dirty = new Set<string>(this.conflicted);
+      for (const out of removed) {
+        for (const a of out.addrs) {
+          const h = this.holders.get(a.ip.text);
+          if (!h) continue;
+          const k = h.indexOf(out);
+          if (k >= 0) h.splice(k, 1);
+          if (h.length === 0) this.holders.delete(a.ip.text);
+          dirty.add(a.ip.text);
+        }
+      }
+      for (const out of added) {
+        for (const a of out.addrs) {
+          const h = this.holders.get(a.ip.text);
+          if (h) h.push(out);
+          else this.holders.set(a.ip.text, [out]);
+          dirty.add(a.ip.text);
+        }
+      }
+      for (const t of dirty) {
+        const h = this.holders.get(t);
+        let owner: Out | undefined;
+        let conflict = false;
+        for (const o of h ?? []) {
+          if (owner === undefined || o.pos < owner.pos) owner = o;
+          if (o.node !== h![0]!.node) conflict = true;
+        }
+        if (conflict) this.conflicted.add(t);
+        else this.conflicted.delete(t);
+        const before = this.ownerOf.get(t);
+        if (owner === undefined) this.ownerOf.delete(t);
+        else this.ownerOf.set(t, owner.node);
+        if (before !== owner?.node) (changed ??= new Set()).add(t);
+      }
+    }
+    const gen = this.gen;
+    if (!all && changed === undefined && this.eps.same(epObjs, epWhere)) {
+      // Nothing an endpoint depends on changed: the same endpoints.
+      for (const d of this.eps.last) d.gen = gen;
+      s.endpoints = this.prevEndpoints;
+      b.problems.push(...this.prevEpProblems);
+      return;
+    }
+    const endpoints: EndpointInfo[] = [];
+    const problems: IpamProblem[] = [];
+    this.eps.begin();
+    for (let i = 0; i < epObjs.length; i++) {
+      const d = this.eps.get(epObjs[i]!, epWhere[i]!);
+      let info = d.info;
+      if (info === undefined || all || d.gen !== gen - 1 || (changed !== undefined && changed.has(d.nodeKey))) {
+        const node = d.nodeIp === undefined ? '' : (this.ownerOf.get(d.nodeKey) ?? d.nodeIp);
+        if (info === undefined || info.node !== node) {
+          info = { namespace: d.namespace, pod: d.pod, node, ips: d.ips };
+          d.info = info;
+          this.entriesBuilt++;
+        }
+      }
+      d.gen = gen;
+      endpoints.push(info);
+      if (d.problems.length > 0) problems.push(...d.problems);
+    }
+    this.eps.end();
+    s.endpoints = endpoints;
+    b.problems.push(...problems);
+    this.prevEndpoints = endpoints;
+    this.prevEpProblems = problems;
+  }
+}
+
+const NODE_ANNOTATION_ADDRESSES = [
+  ['network.cilium.io/ipv4-cilium-host', 'CiliumInternalIP'],
+  ['network.cilium.io/ipv6-cilium-host', 'CiliumInternalIP'],
+  ['network.cilium.io/ipv4-health-ip', 'HealthIP'],
+  ['network.cilium.io/ipv6-health-ip', 'HealthIP'],
+] as const;
+
+function countDown(m: Map<string, number>, k: string): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+/** Writes one object's entries into the state (plain pushes) and replays its effects on the pools. */
+function emit(b: Builder, out: Out): void {
+  const s = b.state;
+  for (const a of out.addrs) s.nodeAddresses.push(a);
+  for (const a of out.allocs) s.allocations.push(a);
+  for (const f of out.former) s.former.push(f);
+  if (out.problems.length > 0) b.problems.push(...out.problems);
+  for (const [name, origin, draining] of out.effects) {
+    const p = b.pool(name, origin);
+    if (draining) p.state = 'draining';
+  }
+  if (out.used !== undefined) s.usedByNode.set(out.node, out.used);
+}
+
+function reuseAddr(prev: Out | undefined, node: string, a: AddrIn): NodeAddress {
+  if (prev) for (const x of prev.addrs) if (x.ip.text === a.ip.text && x.type === a.type && x.origin === a.origin) return x;
+  return { node, type: a.type, ip: a.ip, origin: a.origin };
+}
+
+function reuseAlloc(prev: Out | undefined, node: string, pool: string, cidr: Prefix, origin: string, since: string | undefined): Allocation {
+  if (prev) for (const x of prev.allocs) if (x.cidr.text === cidr.text && x.pool === pool && x.origin === origin && x.since === (since || undefined)) return x;
+  return { node, pool, cidr, origin, ...(since ? { since } : {}) };
+}
+
+/** The previous version's entry when equal (so it keeps when it was first seen released), else a new one stamped `nowIso`. */
+function reuseFormer(prev: Out | undefined, node: string, pool: string, cidr: Prefix, reason: string, origin: string, nowIso: string): FormerAllocation {
+  if (prev) for (const x of prev.former) if (x.cidr.text === cidr.text && x.pool === pool && x.reason === reason && x.origin === origin) return x;
+  return { node, pool, cidr, releasedAt: nowIso, reason, origin };
+}
+
+/** Two config entries with the same fields (prefixes by text; a former's `releasedAt` may differ when it was stamped). */
+function sameEntry(a: object, b: object, stamped: boolean): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(y);
+  if (Object.keys(x).length !== keys.length) return false;
+  for (const k of keys) {
+    const u = x[k];
+    const v = y[k];
+    if (k === 'releasedAt' && stamped) continue;
+    if (isPrefixLike(u) && isPrefixLike(v) ? u.text !== v.text : u !== v) return false;
+  }
+  return true;
+}
+const isPrefixLike = (v: unknown): v is Prefix => typeof v === 'object' && v !== null && typeof (v as Prefix).text === 'string';
+
+/**
+ * Turns Kubernetes objects (and our own config) into an IPAM state, for every
+ * Cilium IPAM mode. Every malformed value becomes a problem naming the object,
+ * the field and the value; the caller decides whether to accept the state.
+ * A translation from scratch: a caller that translates again and again keeps
+ * an IpamTranslator instead.
+ */
+export function stateFromObjects(input: TranslateInput): { state: IpamState; problems: IpamProblem[] } {
+  return new IpamTranslator(input.cache).translate(input);
 }
 
 /** Our declarative config, merged over what the objects said. */
@@ -523,7 +1208,7 @@ function applyConfig(b: Builder, cfg: IpamConfig, where: string): void {
       (a.cidrs ?? []).forEach((c, k) => {
         const field = `nodes[${i}].former[${j}].cidrs[${k}]`;
         const pfx = b.cidr(c, where, field);
-        if (pfx) b.former({ node: nc.name, pool: a.pool, cidr: pfx, releasedAt: a.releasedAt ?? b.nowIso, reason: a.reason ?? `declared former allocation in ${where}`, origin: `${where} ${field}` });
+        if (pfx) b.former({ node: nc.name, pool: a.pool, cidr: pfx, releasedAt: a.releasedAt ?? b.nowIso, reason: a.reason ?? `declared former allocation in ${where}`, origin: `${where} ${field}` }, a.releasedAt === undefined);
       }),
     );
   });
@@ -552,15 +1237,23 @@ function applyConfig(b: Builder, cfg: IpamConfig, where: string): void {
   }
 }
 
-/** Allocations in a draining pool are former: those pods are due to move. */
-function applyDraining(b: Builder): void {
+/** Allocations in a draining pool are former: those pods are due to move (each one's former entry kept in `drained` while it stays). */
+function applyDraining(b: Builder, drained: WeakMap<Allocation, FormerAllocation>): void {
   const s = b.state;
   const draining = new Set(s.pools.filter((p) => p.state === 'draining').map((p) => p.name));
   if (draining.size === 0) return;
   const keep: Allocation[] = [];
   for (const a of s.allocations) {
-    if (!draining.has(a.pool)) keep.push(a);
-    else b.former({ node: a.node, pool: a.pool, cidr: a.cidr, releasedAt: b.nowIso, reason: `pool ${a.pool} is draining`, origin: a.origin });
+    if (!draining.has(a.pool)) {
+      keep.push(a);
+      continue;
+    }
+    let f = drained.get(a);
+    if (f === undefined) {
+      f = { node: a.node, pool: a.pool, cidr: a.cidr, releasedAt: b.nowIso, reason: `pool ${a.pool} is draining`, origin: a.origin };
+      drained.set(a, f);
+    }
+    b.former(f);
   }
   s.allocations = keep;
 }

@@ -1,12 +1,12 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { silentLogger, type Logger } from '../log.js';
-import { PrefixCache, stateFromObjects, type SourceItem } from './from-objects.js';
+import { IpamTranslator, type ObjectGroup } from './from-objects.js';
 import { parseIpamText, readSettledFile, stampOf, unreadableProblem, type LoadedFiles } from './ipam-files.js';
 import { IpamStore } from './ipam-store.js';
 import type { KubeObject } from './kube-object.js';
 import type { KubeIpamWatch } from './kube-watch.js';
-import type { IpamProblem } from './model.js';
+import type { IpamProblem, IpamState } from './model.js';
 
 export interface IpamSourcesOptions {
   /** `--ipam-file` paths: Kubernetes objects and/or IpamConfig documents. Re-read on change. */
@@ -64,8 +64,8 @@ interface WatchedFile {
  */
 export class IpamSources implements Lifecycle {
   readonly store: IpamStore;
-  /** Parsed CIDRs and addresses kept across rebuilds: a change re-parses only new values. */
-  private readonly cache = new PrefixCache();
+  /** Remembers what it derived from each object: a change translates only the objects that changed. */
+  readonly translator = new IpamTranslator();
   /** The first load (files settled, watch started), once start() ran. */
   private loading: Promise<void> | undefined;
   /** Aborted by close(): stops the watch. */
@@ -296,15 +296,15 @@ export class IpamSources implements Lifecycle {
   }
 
   /** Every source's latest input as one state, or undefined while there is none to build. */
-  private translate(): { state: ReturnType<typeof stateFromObjects>['state']; problems: IpamProblem[] } | undefined {
+  private translate(): { state: IpamState; problems: IpamProblem[] } | undefined {
     // No state without the files: until they are first read whole, another source's change waits for them.
     if (this.closed || !this.filesGood) return undefined;
-    const objects: SourceItem[] = [
-      ...this.files.items,
-      ...this.memoryObjects.map((obj) => ({ obj, where: 'memory' })),
-      ...this.kubeObjects.map((obj) => ({ obj, where: 'kubernetes' })),
+    // Grouped by source: no wrapper per object per change.
+    const groups: ObjectGroup[] = [
+      { where: 'memory', objects: this.memoryObjects },
+      { where: 'kubernetes', objects: this.kubeObjects },
     ];
-    const { state, problems } = stateFromObjects({ objects, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [], cache: this.cache, now: this.store.time() });
+    const { state, problems } = this.translator.translate({ objects: this.files.items, groups, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [], now: this.store.time() });
     return { state, problems: [...this.files.problems, ...problems] };
   }
 
