@@ -564,6 +564,11 @@ export class IpamTranslator {
     return s;
   }
 
+  /** `out` if it was in the previous state (its equal entries are reused, keeping when they were first seen). */
+  private live(out: Out | undefined): Out | undefined {
+    return out !== undefined && out.usedGen === this.gen - 1 ? out : undefined;
+  }
+
   private touchSlot(s: NameSlot): void {
     if (s.gen === this.gen) return;
     s.gen = this.gen;
@@ -891,7 +896,7 @@ export class IpamTranslator {
       if (slot.cns === 1) {
         out = d.out!;
         if (out === undefined || !out.cacheable || out.mode !== mode || (out.poolSig !== undefined && out.poolSig !== poolSig())) {
-          out = this.buildCn(d, mode, b, newNameState(), slot.prevCn, poolSig);
+          out = this.buildCn(d, mode, b, newNameState(), this.live(slot.prevCn), poolSig);
           d.out = out;
           slot.prevCn = out;
         }
@@ -899,8 +904,9 @@ export class IpamTranslator {
       } else {
         collisions = true;
         slot.state ??= newNameState();
-        out = this.buildCn(d, mode, b, slot.state, undefined, poolSig);
+        out = this.buildCn(d, mode, b, slot.state, this.live(slot.prevCn), poolSig);
         out.cacheable = false;
+        slot.prevCn = out;
       }
       cnOuts.push(out);
     }
@@ -939,14 +945,15 @@ export class IpamTranslator {
       if (slot.nodes === 1) {
         out = d.out!;
         if (out === undefined || !out.cacheable || out.mode !== mode || out.state !== base || !out.checks.every(([t, held]) => isAllocated(t) === held)) {
-          out = this.buildNode(d, mode, base, newNameState(), slot.prevNode, b.nowIso, isAllocated);
+          out = this.buildNode(d, mode, base, newNameState(), this.live(slot.prevNode), b.nowIso, isAllocated);
           d.out = out;
           slot.prevNode = out;
         }
       } else {
         slot.nodeAcc ??= newNameState();
-        out = this.buildNode(d, mode, base, slot.nodeAcc, undefined, b.nowIso, isAllocated);
+        out = this.buildNode(d, mode, base, slot.nodeAcc, this.live(slot.prevNode), b.nowIso, isAllocated);
         out.cacheable = false;
+        slot.prevNode = out;
       }
       nodeOuts.push(out);
     }
