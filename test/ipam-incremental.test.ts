@@ -3,7 +3,9 @@ import { PrefixCache, stateFromObjects } from '../src/ipam/from-objects.js';
 import { IpamSources } from '../src/ipam/ipam-sources.js';
 import type { KubeObject } from '../src/ipam/kube-object.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
+import { IpamSnapshot } from '../src/ipam/snapshot.js';
 import { Rng } from '../src/sim/rng.js';
+import { plainAnswer, probes } from './support/ipam-probes.js';
 
 const NOW = new Date('2024-05-01T00:00:00Z');
 
@@ -78,9 +80,14 @@ describe('IPAM state across changes', () => {
         const want = reference.snapshot;
         expect(got?.version, `seed ${seed} step ${step}`).toBe(want?.version);
         if (!got || !want) continue;
-        expect(got.infos.map((i) => ({ ...i })), `seed ${seed} step ${step}`).toEqual(want.infos.map((i) => ({ ...i })));
+        // Every address answers as in a snapshot built from scratch (answer indexes depend on a builder's history).
+        const scratch = IpamSnapshot.build(structuredClone(got.state));
+        for (const a of probes(want.state)) {
+          expect(plainAnswer(got.resolve(a)), `seed ${seed} step ${step}`).toEqual(plainAnswer(scratch.resolve(a)));
+          expect(plainAnswer(got.resolve(a)), `seed ${seed} step ${step}`).toEqual(plainAnswer(want.resolve(a)));
+        }
         expect(got.state.former, `seed ${seed} step ${step}`).toEqual(want.state.former);
-        expect(got.lookupCompiles).toBe(2);
+        expect(got.lookupCompiles).toBeLessThanOrEqual(2);
       }
       expect(sources.store.errorCount).toBe(reference.errorCount);
     }

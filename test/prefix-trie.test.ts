@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PrefixTrie } from '../src/ipam/prefix-trie.js';
+import { LpmBuilder, type LpmTable } from '../src/ipam/prefix-trie.js';
 import { IpAddr, parseIpInto } from '../src/net/ip.js';
 import { hostPrefix, nthAddress, parsePrefix, prefixContainsAddr, prefixOfAddr, prefixSize, type Prefix } from '../src/net/prefix.js';
 import { Rng } from '../src/sim/rng.js';
@@ -36,6 +36,63 @@ function flipBit(a: IpAddr, d: number): IpAddr {
     b.v6[d >>> 5] = (b.v6[d >>> 5]! ^ (1 << (31 - (d & 31)))) >>> 0;
   }
   return b;
+}
+
+/** An LpmBuilder holding values: each stored prefix answers its value's index (and keeps the value as its payload, for coverings). */
+class PrefixTrie<T> {
+  readonly lpm = new LpmBuilder<T>();
+  private readonly values: T[] = [];
+  private table: LpmTable | undefined;
+
+  get size(): number {
+    return this.lpm.size;
+  }
+
+  insert(p: Prefix, v: T): void {
+    const at = this.lpm.answer(p);
+    if (at >= 0) this.values[at] = v;
+    else {
+      this.lpm.setAnswer(p, this.values.length);
+      this.values.push(v);
+    }
+    this.lpm.setPayload(p, v);
+    this.table = undefined;
+  }
+
+  delete(p: Prefix): void {
+    this.lpm.setAnswer(p, -1);
+    this.lpm.setPayload(p, undefined);
+    this.table = undefined;
+  }
+
+  /** Publishes a table (patched from the last one after the first) when something changed. */
+  published(): LpmTable {
+    this.table ??= this.lpm.publish();
+    return this.table;
+  }
+
+  lookup(a: IpAddr): T | undefined {
+    const i = this.published().lookupIndex(a);
+    return i >= 0 ? this.values[i] : undefined;
+  }
+
+  pathLength(a: IpAddr): number {
+    return this.published().pathLength(a);
+  }
+
+  memory(): ReturnType<LpmTable['memory']> {
+    return this.published().memory();
+  }
+
+  get(p: Prefix): T | undefined {
+    const i = this.lpm.answer(p);
+    return i >= 0 ? this.values[i] : undefined;
+  }
+
+  covering(p: Prefix): T[] {
+    const own = this.lpm.payload(p);
+    return [...this.lpm.above(p), ...(own === undefined ? [] : [own])];
+  }
 }
 
 /** The deliberately naive reference: scan every prefix, keep the longest that contains the address. */
@@ -80,6 +137,57 @@ describe('prefix trie', () => {
     }
   });
 
+  it('patched tables agree with the naive scan after every batch of inserts and deletions, and an earlier table keeps its answers', () => {
+    for (const seed of [11, 12, 13]) {
+      const r = new Rng(seed);
+      const trie = new PrefixTrie<number>();
+      const list = new Map<string, [Prefix, number]>();
+      const anchor4 = randomAddr(r, 4);
+      const anchor6 = randomAddr(r, 6);
+      const queries = Array.from({ length: 600 }, () => {
+        const family = r.next() < 0.5 ? 4 : 6;
+        return randomAddr(r, family, family === 4 ? anchor4 : anchor6);
+      });
+      let patches = 0;
+      for (let batch = 0; batch < 40; batch++) {
+        for (let i = 0; i < 1 + r.int(6); i++) {
+          const keys = [...list.keys()];
+          if (keys.length > 0 && r.int(3) === 0) {
+            const k = keys[r.int(keys.length)]!;
+            trie.delete(list.get(k)![0]);
+            list.delete(k);
+          } else {
+            const family = r.next() < 0.5 ? 4 : 6;
+            // Mostly longer than the 16-bit table (patched); now and then a short one (a whole compile).
+            const bits = r.int(10) === 0 ? r.int(17) : 17 + r.int(family === 4 ? 16 : 112);
+            const p = prefixOfAddr(randomAddr(r, family, family === 4 ? anchor4 : anchor6), bits);
+            const v = batch * 100 + i;
+            trie.insert(p, v);
+            list.set(p.text, [p, v]);
+          }
+        }
+        const before = trie.published();
+        const beforeAnswers = queries.map((a) => before.lookupIndex(a));
+        const patchesBefore = trie.lpm.stats.patches;
+        // Changes after a publish never reach the table published before them.
+        trie.insert(prefixOfAddr(queries[batch]!, queries[batch]!.family === 4 ? 30 : 120), -7);
+        trie.delete(prefixOfAddr(queries[batch]!, queries[batch]!.family === 4 ? 30 : 120));
+        const now = trie.published();
+        patches += trie.lpm.stats.patches - patchesBefore;
+        expect(queries.map((a) => before.lookupIndex(a))).toEqual(beforeAnswers);
+        const entries = [...list.values()];
+        for (const a of queries) expect(trie.lookup(a), `seed ${seed} batch ${batch}`).toBe(naive(entries, a));
+        for (const [p] of entries) {
+          const inside = prefixAddrWithHostBits(p, r);
+          expect(trie.lookup(inside), p.text).toBe(naive(entries, inside));
+        }
+        expect(now).not.toBe(before);
+      }
+      expect(trie.size).toBe(list.size);
+      expect(patches).toBeGreaterThan(20);
+    }
+  });
+
   it('answers exact gets, coverings and entries', () => {
     const t = new PrefixTrie<string>();
     for (const c of ['10.0.0.0/8', '10.244.0.0/16', '10.244.1.0/24', '10.244.1.2/32', 'fd00::/8', 'fd00:10:244:1::/64', '0.0.0.0/0']) t.insert(parsePrefix(c), c);
@@ -96,7 +204,7 @@ describe('prefix trie', () => {
     expect(t.lookup(a)).toBeUndefined();
     t.insert(parsePrefix('10.244.1.0/24'), 'replaced');
     expect(t.size).toBe(7);
-    expect(t.entries().find(([p]) => p.text === '10.244.1.0/24')?.[1]).toBe('replaced');
+    expect(t.get(parsePrefix('10.244.1.0/24'))).toBe('replaced');
   });
 
   it('takes as many steps at 5,000 nodes as at 3: a table read, then one node per 6 bits', () => {

@@ -103,7 +103,9 @@ export class Classifier {
   setSnapshot(snap: IpamSnapshot): void {
     const names = new Set<string>();
     for (const p of snap.state.pools) names.add(p.name);
-    for (const i of snap.infos) names.add(i.pool);
+    // Answers the last snapshot had too (a builder keeps unchanged answers) bring no new name.
+    const prev = this.snap?.infos;
+    for (let i = 0; i < snap.infos.length; i++) if (prev?.[i] !== snap.infos[i]) names.add(snap.infos[i]!.pool);
     let fresh = 0;
     for (const n of names) if (this.poolIds.find(n) === undefined) fresh++;
     if (this.poolIds.size + fresh > this.poolIds.limit) {
@@ -116,6 +118,7 @@ export class Classifier {
     this.snap = snap;
   }
 
+  /** Builds every answer's attribution; an answer the snapshot in force has too, at the same index and equally draining, keeps its own (and its series caches). */
   private rebuild(snap: IpamSnapshot | undefined): void {
     const draining = new Set(snap?.state.pools.filter((p) => p.state === 'draining').map((p) => p.name));
     const mk = (status: Status, info?: AddressInfo) => {
@@ -123,8 +126,23 @@ export class Classifier {
       return new Attribution(status, pool, info?.node ?? '', this.poolIds.idOf(pool), info, draining.has(pool), this.seriesSlots);
     };
     for (const p of snap?.state.pools ?? []) this.poolIds.idOf(p.name);
-    this.byInfo = (snap?.infos ?? []).map((i) => mk(i.status, i));
-    this.wrongNodeByInfo = (snap?.infos ?? []).map((i) => (i.status === 'current' ? mk('wrong_node', i) : undefined));
+    const infos = snap?.infos ?? [];
+    const prev = this.snap?.infos ?? [];
+    const byInfo: Attribution[] = new Array<Attribution>(infos.length);
+    const wrongNode: Array<Attribution | undefined> = new Array<Attribution | undefined>(infos.length);
+    for (let i = 0; i < infos.length; i++) {
+      const info = infos[i]!;
+      const kept = prev[i] === info ? this.byInfo[i] : undefined;
+      if (kept && kept.draining === draining.has(info.pool)) {
+        byInfo[i] = kept;
+        wrongNode[i] = this.wrongNodeByInfo[i];
+      } else {
+        byInfo[i] = mk(info.status, info);
+        wrongNode[i] = info.status === 'current' ? mk('wrong_node', info) : undefined;
+      }
+    }
+    this.byInfo = byInfo;
+    this.wrongNodeByInfo = wrongNode;
     this.outOfPool = mk('out_of_pool');
     this.external = mk('external');
     this.unknown = mk('unknown');

@@ -1,6 +1,6 @@
 import { silentLogger, type Logger } from '../log.js';
-import { formatProblem, IpamError, type FormerAllocation, type IpamProblem, type IpamState } from './model.js';
-import { IpamSnapshot } from './snapshot.js';
+import { formatProblem, IpamError, type Allocation, type FormerAllocation, type IpamProblem, type IpamState } from './model.js';
+import { SnapshotBuilder, type IpamSnapshot } from './snapshot.js';
 
 export interface IpamStoreOptions {
   logger?: Logger;
@@ -23,7 +23,16 @@ export interface IpamErrorRecord {
 /** Said when an update is rejected before any state was accepted. */
 export const NO_STATE_YET = 'there is no IPAM state yet: flows are not classified until a valid one loads';
 
-const allocKey = (node: string, cidr: string) => `${node}\0${cidr}`;
+/** `node\0cidr` of an allocation, made once per allocation object (sources hand the same objects over while they do not change). */
+const keys = new WeakMap<Allocation | FormerAllocation, string>();
+function allocKey(a: Allocation | FormerAllocation): string {
+  let k = keys.get(a);
+  if (k === undefined) {
+    k = `${a.node}\0${a.cidr.text}`;
+    keys.set(a, k);
+  }
+  return k;
+}
 
 /**
  * Holds the IPAM snapshot in force and swaps it whole on every accepted
@@ -38,6 +47,8 @@ export class IpamStore {
   /** When the snapshot in force was accepted. */
   private loadedAt: Date | undefined;
   private readonly remembered = new Map<string, FormerAllocation>();
+  /** Builds each snapshot from the last: an update costs what changed. */
+  private readonly builder = new SnapshotBuilder();
   private readonly listeners = new Set<(s: IpamSnapshot) => void>();
   private readonly log: Logger;
   private readonly maxRemembered: number;
@@ -87,12 +98,13 @@ export class IpamStore {
       this.reject(source, problems);
       return undefined;
     }
-    const nowCurrent = new Set(state.allocations.map((a) => allocKey(a.node, a.cidr.text)));
+    const nowCurrent = new Set<string>();
+    for (const a of state.allocations) nowCurrent.add(allocKey(a));
     const released = this.released(nowCurrent);
     const merged = this.withRemembered(state, nowCurrent, released);
     let snap: IpamSnapshot;
     try {
-      snap = IpamSnapshot.build(merged, this.version + 1);
+      snap = this.builder.build(merged, this.version + 1);
     } catch (e) {
       if (e instanceof IpamError) {
         this.reject(source, e.problems);
@@ -113,16 +125,17 @@ export class IpamStore {
   private released(nowCurrent: Set<string>): FormerAllocation[] {
     const at = this.now().toISOString();
     return (this.current?.state.allocations ?? [])
-      .filter((a) => !nowCurrent.has(allocKey(a.node, a.cidr.text)))
+      .filter((a) => !nowCurrent.has(allocKey(a)))
       .map((a) => ({ node: a.node, pool: a.pool, cidr: a.cidr, releasedAt: at, reason: `no longer allocated to ${a.node}`, origin: a.origin }));
   }
 
   /** The state plus every remembered or newly released allocation that is not current again. */
   private withRemembered(state: IpamState, nowCurrent: Set<string>, released: FormerAllocation[]): IpamState {
     const former = [...state.former];
-    const have = new Set(former.map((f) => allocKey(f.node, f.cidr.text)));
+    const have = new Set<string>();
+    for (const f of former) have.add(allocKey(f));
     for (const f of [...this.remembered.values(), ...released]) {
-      const k = allocKey(f.node, f.cidr.text);
+      const k = allocKey(f);
       // Skip what is current again, already former, or whose pool is gone.
       if (nowCurrent.has(k) || have.has(k) || !state.pools.some((p) => p.name === f.pool)) continue;
       former.push(f);
@@ -133,7 +146,7 @@ export class IpamStore {
 
   private commitRemembered(nowCurrent: Set<string>, released: FormerAllocation[]): void {
     for (const f of released) {
-      const k = allocKey(f.node, f.cidr.text);
+      const k = allocKey(f);
       if (!this.remembered.has(k)) this.remembered.set(k, f);
     }
     for (const k of [...this.remembered.keys()]) if (nowCurrent.has(k)) this.remembered.delete(k);

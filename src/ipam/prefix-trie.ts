@@ -116,11 +116,73 @@ class Compiled {
   answers = new Int32Array(256);
   answerCount = 0;
 
+  /**
+   * Compiles `bin` whole, or, given `from` (a published table of the same
+   * trie), starts as a copy of it for `refill` to patch: a published table is
+   * never written again.
+   */
   constructor(
     private readonly bin: BitTrie,
     private readonly keyBits: number,
+    from?: Compiled,
   ) {
-    this.fillDirect(0, 0, 0, bin.val(0));
+    if (from) {
+      this.direct.set(from.direct);
+      this.nodes = new Int32Array(Math.max(64, from.nodeCount + 64) * NODE);
+      this.nodes.set(from.nodes.subarray(0, from.nodeCount * NODE));
+      this.nodeCount = from.nodeCount;
+      this.answers = new Int32Array(Math.max(256, from.answerCount + 256));
+      this.answers.set(from.answers.subarray(0, from.answerCount));
+      this.answerCount = from.answerCount;
+    } else this.fillDirect(0, 0, 0, bin.val(0));
+  }
+
+  /**
+   * Recompiles what a change to the binary trie under the prefix of `bits`
+   * bits given by `bit(d)` (bits > DIRECT) can have changed: the deepest
+   * compiled node on its path that starts above its last bit (or its direct
+   * slot, when none), whole, in place; what that node held before becomes
+   * garbage at the end of the arrays. Returns the int32s appended.
+   */
+  refill(bits: number, bit: (d: number) => number): number {
+    const before = this.nodeCount * NODE + this.answerCount;
+    const s = bitsOf(bit, 0, DIRECT, this.keyBits);
+    const e = this.direct[s]!;
+    let k = -1;
+    let depth = DIRECT;
+    if ((e & 1) === 1) {
+      k = e >>> 1;
+      while (depth + STEP < bits) {
+        const i = bitsOf(bit, depth, STEP, this.keyBits);
+        const at = k * NODE;
+        const hi = i >>> 5;
+        const children = this.nodes[at + hi]!;
+        if (((children >>> (i & 31)) & 1) === 0) break;
+        k = this.nodes[at + 5]! + (this.nodes[at + 6]! & -hi) + popcount(children & (-1 >>> (31 - (i & 31)))) - 1;
+        depth += STEP;
+      }
+    }
+    // The binary node at that depth and the answer it inherits (its own included).
+    let node = 0;
+    let best = this.bin.val(0);
+    for (let d = 0; d < depth && node >= 0; d++) {
+      node = this.bin.child(node, bit(d));
+      if (node === 0) node = -1;
+      else if (this.bin.val(node) >= 0) best = this.bin.val(node);
+    }
+    if (k < 0) {
+      if (node < 0 || this.bin.isLeaf(node)) this.direct[s] = (best + 1) << 1;
+      else {
+        const n = this.reserve(1);
+        this.fillNode(n, node, depth, best);
+        this.direct[s] = (n << 1) | 1;
+      }
+    } else {
+      // The binary trie never loses a node (see LpmBuilder), so a compiled node's binary node still has children.
+      if (node < 0 || this.bin.isLeaf(node)) throw new Error('internal: a compiled node lost its binary subtree');
+      this.fillNode(k, node, depth, best);
+    }
+    return this.nodeCount * NODE + this.answerCount - before;
   }
 
   private fillDirect(node: number, depth: number, prefix: number, best: number): void {
@@ -300,6 +362,11 @@ class Compiled {
   bytes(): number {
     return this.direct.byteLength + this.nodeCount * NODE * 4 + this.answerCount * 4;
   }
+
+  /** Int32s in use past the direct table. */
+  size(): number {
+    return this.nodeCount * NODE + this.answerCount;
+  }
 }
 
 /** `count` bits from bit `from` as an integer (bits past the key read as 0). */
@@ -312,178 +379,180 @@ function bitsOf(bit: (d: number) => number, from: number, count: number, keyBits
 const v4Bit = (v: number) => (d: number) => (v >>> (31 - d)) & 1;
 const v6Bit = (w: ArrayLike<number>) => (d: number) => (w[d >>> 5]! >>> (31 - (d & 31))) & 1;
 
-export class PrefixTrie<T> {
-  private readonly t4: BitTrie = new BitTrie();
-  private readonly t6: BitTrie = new BitTrie();
-  /** The lookup forms, compiled by compile() (or, for a trie never compiled, on first use after a change). */
-  private c4: Compiled | undefined;
-  private c6: Compiled | undefined;
-  private values: T[] = [];
-  private prefixes: Prefix[] = [];
-  private frozen = false;
-  /** Lookup forms compiled since construction (a test's measure that no lookup compiles). */
-  compiles = 0;
+const bitOf = (p: Prefix) => (p.family === FAMILY_V4 ? v4Bit(p.v4) : v6Bit(p.v6));
 
-  constructor(from?: { t4: BitTrie; t6: BitTrie; values: T[]; prefixes: Prefix[] }) {
-    if (from) {
-      this.t4 = from.t4;
-      this.t6 = from.t6;
-      this.values = from.values;
-      this.prefixes = from.prefixes;
-    }
+/** An immutable longest-prefix-match table of answer numbers: what a published IPAM snapshot reads per flow. */
+export class LpmTable {
+  /** @internal */
+  constructor(
+    private readonly c4: Compiled,
+    private readonly c6: Compiled,
+    /** Family tables compiled (whole or patched) to make this one: all of them before anyone could look up. */
+    readonly compiles: number,
+  ) {
+    Object.freeze(this);
   }
 
-  get size(): number {
-    return this.values.length;
-  }
-
-  /** Whether both lookup forms are compiled and the trie takes no more inserts. */
-  get isFrozen(): boolean {
-    return this.frozen;
-  }
-
-  private v4(): Compiled {
-    if (!this.c4) {
-      this.compiles++;
-      this.c4 = new Compiled(this.t4, 32);
-    }
-    return this.c4;
-  }
-
-  private v6(): Compiled {
-    if (!this.c6) {
-      this.compiles++;
-      this.c6 = new Compiled(this.t6, 128);
-    }
-    return this.c6;
-  }
-
-  /** Compiles the lookup forms of both families now and refuses inserts from then on: lookups never compile. */
-  compile(): this {
-    this.v4();
-    this.v6();
-    this.frozen = true;
-    return this;
-  }
-
-  /**
-   * A trie of the same prefixes holding `fn(value, prefix, index)` each; this
-   * trie hands its structure over and must not be used afterwards (the snapshot
-   * builds its answers this way without a second binary trie).
-   */
-  mapValues<U>(fn: (v: T, p: Prefix, index: number) => U): PrefixTrie<U> {
-    const values = this.values.map((v, i) => fn(v, this.prefixes[i]!, i));
-    const out = new PrefixTrie<U>({ t4: this.t4, t6: this.t6, values, prefixes: this.prefixes });
-    this.values = [];
-    this.prefixes = [];
-    this.frozen = true;
-    return out;
-  }
-
-  /** Stores `fn(old)` under `p` in one walk (`old`: what an equal prefix held). */
-  update(p: Prefix, fn: (old: T | undefined) => T): void {
-    if (this.frozen) throw new Error('internal: insert into a compiled PrefixTrie');
-    const [t, bit] = this.trieOf(p);
-    const node = t.node(p.bits, bit);
-    const at = t.val(node);
-    if (at >= 0) {
-      this.values[at] = fn(this.values[at]);
-      return;
-    }
-    t.setVal(node, this.values.length);
-    this.values.push(fn(undefined));
-    this.prefixes.push(p);
-    if (p.family === FAMILY_V4) this.c4 = undefined;
-    else this.c6 = undefined;
-  }
-
-  private trieOf(p: Prefix): [BitTrie, (d: number) => number] {
-    return p.family === FAMILY_V4 ? [this.t4, v4Bit(p.v4)] : [this.t6, v6Bit(p.v6)];
-  }
-
-  /** Stores `value` under `p`, replacing what an equal prefix held. */
-  insert(p: Prefix, value: T): void {
-    if (this.frozen) throw new Error('internal: insert into a compiled PrefixTrie');
-    const [t, bit] = this.trieOf(p);
-    const node = t.node(p.bits, bit);
-    const at = t.val(node);
-    if (at >= 0) {
-      this.values[at] = value;
-      return;
-    }
-    t.setVal(node, this.values.length);
-    this.values.push(value);
-    this.prefixes.push(p);
-    if (p.family === FAMILY_V4) this.c4 = undefined;
-    else this.c6 = undefined;
-  }
-
-  /** The value stored under exactly `p`. */
-  get(p: Prefix): T | undefined {
-    const [t, bit] = this.trieOf(p);
-    const node = t.find(p.bits, bit);
-    if (node < 0) return undefined;
-    const at = t.val(node);
-    return at >= 0 ? this.values[at] : undefined;
-  }
-
-  /** Longest-prefix match of an address. */
-  lookup(a: IpAddr): T | undefined {
-    if (a.family === FAMILY_V4) return this.lookupV4(a.v4);
-    if (a.family === FAMILY_V6) return this.lookupV6(a.v6);
-    return undefined;
-  }
-
-  lookupV4(v: number): T | undefined {
-    const at = this.v4().lookupV4(v);
-    return at >= 0 ? this.values[at] : undefined;
-  }
-
-  lookupV6(w: ArrayLike<number>): T | undefined {
-    const at = this.v6().lookupV6(w);
-    return at >= 0 ? this.values[at] : undefined;
-  }
-
-  /**
-   * Longest-prefix match of an address as the matching value's position in
-   * insertion order (see entries()), or -1: the hot path's form, which reads
-   * no value.
-   */
+  /** The answer of the longest stored prefix containing `a`, or -1: the hot path (no allocation). */
   lookupIndex(a: IpAddr): number {
-    if (a.family === FAMILY_V4) return this.v4().lookupV4(a.v4);
-    if (a.family === FAMILY_V6) return this.v6().lookupV6(a.v6);
+    if (a.family === FAMILY_V4) return this.c4.lookupV4(a.v4);
+    if (a.family === FAMILY_V6) return this.c6.lookupV6(a.v6);
     return -1;
   }
 
   /** Steps a lookup of `a` takes (table reads): the measure of lookup cost, for tests and benchmarks. */
   pathLength(a: IpAddr): number {
-    if (a.family === FAMILY_V4) return this.v4().steps(v4Bit(a.v4));
-    return this.v6().steps(v6Bit(a.v6));
+    if (a.family === FAMILY_V4) return this.c4.steps(v4Bit(a.v4));
+    return this.c6.steps(v6Bit(a.v6));
   }
 
-  /** Values of every stored prefix that contains `p` (itself included), shortest first. */
-  covering(p: Prefix): T[] {
-    const [t, bit] = this.trieOf(p);
-    const out: T[] = [];
+  /** Lookup-table nodes and bytes per family (garbage left by patches included). */
+  memory(): { ipv4: { nodes: number; bytes: number }; ipv6: { nodes: number; bytes: number } } {
+    const of = (c: Compiled) => ({ nodes: c.nodeCount, bytes: c.bytes() });
+    return { ipv4: of(this.c4), ipv6: of(this.c6) };
+  }
+}
+
+/** Binary nodes a family may grow to, past its size at the last full compile, before the next publish compiles whole. */
+const GARBAGE_SLACK = 4096;
+
+/**
+ * A mutable longest-prefix-match index: prefixes carry an answer number
+ * (>= 0) and, optionally, a payload for the caller (`S`). `publish()` returns
+ * an immutable `LpmTable`; after the first, each publish copies the last
+ * table's arrays and recompiles only the nodes under the prefixes whose
+ * answers changed since (a few hundred bytes for one node's CIDRs and host
+ * routes), so an IPAM change costs what it touched. The binary trie never
+ * drops a node (a cleared prefix keeps its path), which keeps every compiled
+ * node's binary subtree in place; garbage in both is bounded: once the
+ * tables grow past twice their size at the last full compile (plus some
+ * slack) the next publish compiles whole, and the caller starts a new
+ * builder when `garbage()` says the binary trie is mostly dead paths.
+ */
+export class LpmBuilder<S = never> {
+  private readonly t4 = new BitTrie();
+  private readonly t6 = new BitTrie();
+  private readonly payload4: Array<S | undefined> = [];
+  private readonly payload6: Array<S | undefined> = [];
+  private f4: Published | undefined;
+  private f6: Published | undefined;
+  /** Prefixes whose answer changed since the last publish, per family. */
+  private touched4: Prefix[] = [];
+  private touched6: Prefix[] = [];
+  /** Tables compiled whole, and patches applied, since construction (for tests and benchmarks). */
+  readonly stats = { fullCompiles: 0, patches: 0 };
+  /** Stored prefixes (with an answer). */
+  size = 0;
+
+  private trie(p: Prefix): BitTrie {
+    return p.family === FAMILY_V4 ? this.t4 : this.t6;
+  }
+
+  /** The answer stored under exactly `p`, or -1. */
+  answer(p: Prefix): number {
+    const node = this.trie(p).find(p.bits, bitOf(p));
+    return node < 0 ? -1 : this.trie(p).val(node);
+  }
+
+  /** Stores `answer` under `p` (-1 clears it). */
+  setAnswer(p: Prefix, answer: number): void {
+    const t = this.trie(p);
+    const node = t.node(p.bits, bitOf(p));
+    const old = t.val(node);
+    if (old === answer) return;
+    this.size += (answer >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
+    t.setVal(node, answer);
+    (p.family === FAMILY_V4 ? this.touched4 : this.touched6).push(p);
+  }
+
+  /** The payload kept under exactly `p`. */
+  payload(p: Prefix): S | undefined {
+    const node = this.trie(p).find(p.bits, bitOf(p));
+    return node < 0 ? undefined : (p.family === FAMILY_V4 ? this.payload4 : this.payload6)[node];
+  }
+
+  setPayload(p: Prefix, s: S | undefined): void {
+    const node = this.trie(p).node(p.bits, bitOf(p));
+    (p.family === FAMILY_V4 ? this.payload4 : this.payload6)[node] = s;
+  }
+
+  /** Payloads of the prefixes strictly containing `p`, shortest first. */
+  above(p: Prefix): S[] {
+    const t = this.trie(p);
+    const bit = bitOf(p);
+    const pay = p.family === FAMILY_V4 ? this.payload4 : this.payload6;
+    const out: S[] = [];
     let node = 0;
-    for (let d = 0; ; d++) {
-      const at = t.val(node);
-      if (at >= 0) out.push(this.values[at]!);
-      if (d === p.bits) break;
+    for (let d = 0; d < p.bits; d++) {
+      const s = pay[node];
+      if (s !== undefined) out.push(s);
       node = t.child(node, bit(d));
       if (node === 0) break;
     }
     return out;
   }
 
-  /** Lookup-table nodes and bytes per family (for reports and benchmarks). */
-  memory(): { ipv4: { nodes: number; bytes: number }; ipv6: { nodes: number; bytes: number } } {
-    const of = (c: Compiled) => ({ nodes: c.nodeCount, bytes: c.bytes() });
-    return { ipv4: of(this.v4()), ipv6: of(this.v6()) };
+  /**
+   * Visits every payload under `p` (itself included; every payload of the
+   * family when `p` is a family number), parents before children, handing
+   * each the value its nearest visited ancestor returned (`top` for the
+   * first ones).
+   */
+  visit<C>(p: Prefix | 4 | 6, fn: (s: S, inherited: C) => C, top: C): void {
+    const family = typeof p === 'number' ? p : p.family;
+    const t = family === 4 ? this.t4 : this.t6;
+    const pay = family === 4 ? this.payload4 : this.payload6;
+    const start = typeof p === 'number' ? 0 : t.find(p.bits, bitOf(p));
+    if (start < 0) return;
+    // Iterative depth-first walk (an IPv6 host route is 128 levels deep): node and what it inherits.
+    const nodes: number[] = [start];
+    const carried: C[] = [top];
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      let c = carried.pop() as C;
+      const s = pay[node];
+      if (s !== undefined) c = fn(s, c);
+      for (let b = 1; b >= 0; b--) {
+        const child = t.child(node, b);
+        if (child !== 0) {
+          nodes.push(child);
+          carried.push(c);
+        }
+      }
+    }
   }
 
-  /** Every stored prefix and value, in insertion order. */
-  entries(): Array<[Prefix, T]> {
-    return this.prefixes.map((p, i) => [p, this.values[i]!]);
+  /** Binary nodes in both families (they only grow: a caller compares with a fresh build's to see the dead paths). */
+  binaryNodes(): number {
+    return this.t4.nodes + this.t6.nodes;
   }
+
+  /** An immutable table of the answers stored now. Lookups on it never compile. */
+  publish(): LpmTable {
+    const [p4, p6] = [this.f4, this.f6];
+    this.f4 = this.family(this.t4, 32, p4, this.touched4);
+    this.f6 = this.family(this.t6, 128, p6, this.touched6);
+    this.touched4 = [];
+    this.touched6 = [];
+    return new LpmTable(this.f4.c, this.f6.c, (this.f4 === p4 ? 0 : 1) + (this.f6 === p6 ? 0 : 1));
+  }
+
+  private family(t: BitTrie, keyBits: number, prev: Published | undefined, touched: Prefix[]): Published {
+    if (prev && touched.length === 0) return prev;
+    if (prev && touched.every((p) => p.bits > DIRECT)) {
+      const c = new Compiled(t, keyBits, prev.c);
+      for (const p of touched) c.refill(p.bits, bitOf(p));
+      this.stats.patches++;
+      if (c.size() <= 2 * prev.full + GARBAGE_SLACK) return { c, full: prev.full };
+    }
+    this.stats.fullCompiles++;
+    const c = new Compiled(t, keyBits);
+    return { c, full: c.size() };
+  }
+}
+
+interface Published {
+  c: Compiled;
+  /** Its size (int32s) at the last full compile. */
+  full: number;
 }

@@ -1,7 +1,7 @@
 import { IpAddr } from '../net/ip.js';
 import { addressBits, prefixesOverlap, prefixSize, type Prefix } from '../net/prefix.js';
 import { IpamError, type IpamProblem, type IpamState } from './model.js';
-import { PrefixTrie } from './prefix-trie.js';
+import { LpmBuilder, type LpmTable } from './prefix-trie.js';
 
 /** What an address is, by the first rule that holds (see `rank`). */
 export type AddressStatus = 'service' | 'node' | 'current' | 'stale' | 'unallocated';
@@ -49,12 +49,35 @@ export interface NodeCapacity {
   usedIps: number | undefined;
 }
 
+/** One rule from the state: a service CIDR, a node address, an allocation, a former one, a pool CIDR. */
 interface Entry {
   status: AddressStatus;
   pool: string;
   node: string;
   detail: string;
   prefix: Prefix;
+  /** The build that last saw it in the state. */
+  seen: number;
+}
+
+/** The rules stored under one prefix, and the answer given for it. */
+interface Slot {
+  prefix: Prefix;
+  entries: Entry[];
+  info: AddressInfo | undefined;
+  /** The build that last queued or walked it. */
+  queued: number;
+  walked: number;
+}
+
+/** Whether `a` beats `b` under one prefix: the better rank; between equals, a fixed order of node, pool and detail (so the answer never depends on list order or history). */
+function beats(a: Entry, b: Entry): boolean {
+  const ra = rank[a.status];
+  const rb = rank[b.status];
+  if (ra !== rb) return ra < rb;
+  if (a.node !== b.node) return a.node > b.node;
+  if (a.pool !== b.pool) return a.pool > b.pool;
+  return a.detail > b.detail;
 }
 
 /** The network address of a prefix, as an address. */
@@ -115,95 +138,219 @@ function freezeState(state: IpamState): IpamState {
   return Object.freeze(state);
 }
 
+/** Dead answers (and, times 64, dead binary-trie nodes) tolerated before a build starts afresh. */
+const DEAD_SLACK = 1024;
+
+/**
+ * Builds snapshots of successive states, each from the last: rules that are
+ * the same objects as in the last state (sources keep unchanged entries) are
+ * kept, and only the prefixes whose rules changed, and the prefixes under
+ * them, get their answers folded again and their lookup nodes recompiled.
+ * The answers of the last snapshot keep their indexes; a changed answer is
+ * appended. When dead answers outnumber live ones, or dead paths the binary
+ * trie, the next build starts afresh. IpamSnapshot.build() is a fresh builder's
+ * one build. Not for concurrent use; a failed build leaves it fresh.
+ */
+export class SnapshotBuilder {
+  private lpm = new LpmBuilder<Slot>();
+  /** Rules by their source object (pool CIDRs by pool name and CIDR). */
+  private entries = new Map<unknown, Entry>();
+  private infos: AddressInfo[] = [];
+  private live = 0;
+  private builds = 0;
+  /** Binary trie nodes right after the last fresh build. */
+  private freshNodes = 0;
+  /** Answers recomputed and rules changed by the last build (for tests and benchmarks). */
+  readonly last = { rulesChanged: 0, answersChanged: 0, fresh: false };
+
+  /** Validates `state` and builds its snapshot. Throws IpamError listing every problem (the builder unchanged). */
+  build(state: IpamState, version = 1): IpamSnapshot {
+    const problems = validateState(state);
+    if (problems.length > 0) throw new IpamError(problems);
+    freezeState(state);
+    try {
+      return this.apply(state, version);
+    } catch (e) {
+      this.reset();
+      throw e;
+    }
+  }
+
+  private reset(): void {
+    this.lpm = new LpmBuilder<Slot>();
+    this.entries = new Map();
+    this.infos = [];
+    this.live = 0;
+  }
+
+  private apply(state: IpamState, version: number): IpamSnapshot {
+    const dead = this.infos.length - this.live;
+    // Start afresh when most answers, or most of the binary trie's paths, are dead.
+    const fresh = this.infos.length === 0 || (dead > this.live && dead > DEAD_SLACK) || this.lpm.binaryNodes() > 2 * this.freshNodes + DEAD_SLACK * 64;
+    if (fresh) this.reset();
+    const gen = ++this.builds;
+    const queue: Slot[] = [];
+    let changed = 0;
+    const keep = (key: unknown, status: AddressStatus, pool: string, node: string, detail: string, prefix: Prefix) => {
+      const known = this.entries.get(key);
+      if (known) {
+        known.seen = gen;
+        return;
+      }
+      const e: Entry = { status, pool, node, detail, prefix, seen: gen };
+      this.entries.set(key, e);
+      let slot = this.lpm.payload(prefix);
+      if (!slot) {
+        slot = { prefix, entries: [], info: undefined, queued: 0, walked: 0 };
+        this.lpm.setPayload(prefix, slot);
+      }
+      slot.entries.push(e);
+      this.enqueue(slot, gen, queue);
+      changed++;
+    };
+    for (const s of state.serviceCidrs) keep(s, 'service', '', '', s.origin, s.cidr);
+    for (const n of state.nodeAddresses) keep(n, 'node', '', n.node, n.type, n.ip);
+    for (const a of state.allocations) keep(a, 'current', a.pool, a.node, '', a.cidr);
+    for (const f of state.former) keep(f, 'stale', f.pool, f.node, f.reason, f.cidr);
+    for (const p of state.pools) for (const c of p.cidrs) keep(`${p.name}\0${c.text}`, 'unallocated', p.name, '', '', c);
+    for (const [key, e] of this.entries) {
+      if (e.seen === gen) continue;
+      this.entries.delete(key);
+      const slot = this.lpm.payload(e.prefix)!;
+      slot.entries.splice(slot.entries.indexOf(e), 1);
+      this.enqueue(slot, gen, queue);
+      changed++;
+    }
+
+    // Fold the rank rule down from each changed prefix: every prefix under it may answer differently now.
+    let answers = 0;
+    const fold = (slot: Slot, above: Entry | undefined): Entry | undefined => {
+      slot.walked = gen;
+      let local: Entry | undefined;
+      for (const e of slot.entries) if (!local || beats(e, local)) local = e;
+      // The more specific prefix wins between equal ranks.
+      const best = local && (!above || rank[local.status] <= rank[above.status]) ? local : above;
+      if (this.answer(slot, local ? best : undefined)) answers++;
+      return best;
+    };
+    if (fresh) {
+      this.lpm.visit(4, fold, undefined);
+      this.lpm.visit(6, fold, undefined);
+    } else {
+      queue.sort((x, y) => x.prefix.bits - y.prefix.bits);
+      for (const slot of queue) {
+        if (slot.walked === gen) continue;
+        let above: Entry | undefined;
+        for (const s of this.lpm.above(slot.prefix)) above = fold0(s, above);
+        this.lpm.visit(slot.prefix, fold, above);
+      }
+    }
+    if (fresh) this.freshNodes = this.lpm.binaryNodes();
+    this.last.rulesChanged = changed;
+    this.last.answersChanged = answers;
+    this.last.fresh = fresh;
+    return IpamSnapshot.of(state, version, this.lpm.publish(), Object.freeze(this.infos.slice()));
+  }
+
+  private enqueue(slot: Slot, gen: number, queue: Slot[]): void {
+    if (slot.queued === gen) return;
+    slot.queued = gen;
+    queue.push(slot);
+  }
+
+  /** Gives `slot` the answer of rule `best` (none: the prefix is dropped). Returns whether its answer changed. */
+  private answer(slot: Slot, best: Entry | undefined): boolean {
+    const old = slot.info;
+    if (!best) {
+      if (slot.entries.length === 0) this.lpm.setPayload(slot.prefix, undefined);
+      if (!old) return false;
+      slot.info = undefined;
+      this.live--;
+      this.lpm.setAnswer(slot.prefix, -1);
+      return true;
+    }
+    const cidr = best.prefix.text;
+    if (old && old.status === best.status && old.pool === best.pool && old.node === best.node && old.cidr === cidr && old.detail === best.detail) return false;
+    const info: AddressInfo = Object.freeze({ status: best.status, pool: best.pool, node: best.node, cidr, detail: best.detail, index: this.infos.length });
+    this.infos.push(info);
+    if (!old) this.live++;
+    slot.info = info;
+    this.lpm.setAnswer(slot.prefix, info.index);
+    return true;
+  }
+}
+
+/** The rank rule folded over one prefix's rules, given the answer from above (no side effects: for the chain above a change). */
+function fold0(slot: Slot, above: Entry | undefined): Entry | undefined {
+  let local: Entry | undefined;
+  for (const e of slot.entries) if (!local || beats(e, local)) local = e;
+  return local && (!above || rank[local.status] <= rank[above.status]) ? local : above;
+}
+
 /**
  * An immutable, fully indexed view of one IPAM state. Built once per IPAM
- * change; a flow's address is resolved with one longest-prefix-match walk.
- * The rule order is folded in at build time: each stored prefix carries the
- * answer of the highest-ranked entry among all prefixes containing it, so the
- * longest match alone decides.
+ * change (by a SnapshotBuilder, from the last one); a flow's address is
+ * resolved with one longest-prefix-match walk. The rule order is folded in
+ * at build time: each stored prefix carries the answer of the highest-ranked
+ * rule among all prefixes containing it, so the longest match alone decides.
  */
 export class IpamSnapshot {
   readonly builtAt = new Date();
-  readonly infos: readonly AddressInfo[];
-  /** Compiled in the constructor: a lookup never compiles (see `lookupCompiles`). */
-  private readonly trie: PrefixTrie<AddressInfo>;
 
   private constructor(
     readonly state: IpamState,
     /** Increases with every accepted change. */
     readonly version: number,
-  ) {
-    const byPrefix = new PrefixTrie<Entry[]>();
-    const add = (e: Entry) =>
-      byPrefix.update(e.prefix, (list) => {
-        if (!list) return [e];
-        list.push(e);
-        return list;
-      });
-    for (const s of state.serviceCidrs) add({ status: 'service', pool: '', node: '', detail: s.origin, prefix: s.cidr });
-    for (const n of state.nodeAddresses) add({ status: 'node', pool: '', node: n.node, detail: n.type, prefix: n.ip });
-    for (const a of state.allocations) add({ status: 'current', pool: a.pool, node: a.node, detail: '', prefix: a.cidr });
-    for (const f of state.former) add({ status: 'stale', pool: f.pool, node: f.node, detail: f.reason, prefix: f.cidr });
-    for (const p of state.pools) for (const c of p.cidrs) add({ status: 'unallocated', pool: p.name, node: '', detail: '', prefix: c });
+    /** Compiled before the snapshot exists: a lookup never compiles. */
+    private readonly table: LpmTable,
+    /** Every answer by index; answers no prefix gives any more may stay (a builder's history). */
+    readonly infos: readonly AddressInfo[],
+  ) {}
 
-    const infos: AddressInfo[] = [];
-    // Every entry on the chain of prefixes containing each one; the best rank wins,
-    // and within a rank the most specific (the chain is shortest first).
-    const bests = byPrefix.entries().map(([prefix]) => {
-      let best: Entry | undefined;
-      for (const list of byPrefix.covering(prefix)) {
-        for (const e of list) if (!best || rank[e.status] <= rank[best.status]) best = e;
-      }
-      return best!;
-    });
-    this.trie = byPrefix
-      .mapValues((_, __, i) => {
-        const best = bests[i]!;
-        const info: AddressInfo = Object.freeze({ status: best.status, pool: best.pool, node: best.node, cidr: best.prefix.text, detail: best.detail, index: i });
-        infos.push(info);
-        return info;
-      })
-      .compile();
-    this.infos = Object.freeze(infos);
-    if (this.trie.size !== infos.length) throw new Error('internal: the lookup trie and the answers disagree');
-  }
-
-  /**
-   * Validates and indexes `state`, lookup tables compiled. Throws IpamError
-   * listing every problem. The snapshot is frozen: `state` (and its arrays)
-   * must not change afterwards, and a flow sees one snapshot whole.
-   */
-  static build(state: IpamState, version = 1): IpamSnapshot {
-    const problems = validateState(state);
-    if (problems.length > 0) throw new IpamError(problems);
-    const snap = new IpamSnapshot(freezeState(state), version);
+  /** @internal (SnapshotBuilder) */
+  static of(state: IpamState, version: number, table: LpmTable, infos: readonly AddressInfo[]): IpamSnapshot {
+    const snap = new IpamSnapshot(state, version, table, infos);
     Object.freeze(snap);
     return snap;
   }
 
-  /** Lookup tables compiled since the snapshot was built: 2 (one per family) at build, never more. */
+  /**
+   * Validates and indexes `state` from scratch. Throws IpamError listing every
+   * problem. The snapshot is frozen: `state` (and its arrays) must not change
+   * afterwards, and a flow sees one snapshot whole.
+   */
+  static build(state: IpamState, version = 1): IpamSnapshot {
+    return new SnapshotBuilder().build(state, version);
+  }
+
+  /**
+   * Family lookup tables compiled (whole, or patched from the last snapshot's)
+   * for this snapshot, all before it was published: 2 for a first build, 0 to 2
+   * after a change; never more, whatever is looked up (a lookup cannot compile).
+   */
   get lookupCompiles(): number {
-    return this.trie.compiles;
+    return this.table.compiles;
   }
 
   /** The answer for an address, or undefined when no rule applies (out of pool or external). */
   resolve(a: IpAddr): AddressInfo | undefined {
-    return this.trie.lookup(a);
+    const i = this.table.lookupIndex(a);
+    return i >= 0 ? this.infos[i] : undefined;
   }
 
   /** The answer's position in `infos`, or -1 when no rule applies: resolve() without touching the answer. */
   resolveIndex(a: IpAddr): number {
-    return this.trie.lookupIndex(a);
+    return this.table.lookupIndex(a);
   }
 
   /** Table reads a lookup of `a` takes (the lookup cost). */
   lookupCost(a: IpAddr): number {
-    return this.trie.pathLength(a);
+    return this.table.pathLength(a);
   }
 
   /** Size of the lookup trie per family. */
   trieMemory() {
-    return this.trie.memory();
+    return this.table.memory();
   }
 
   nodeNames(): string[] {
