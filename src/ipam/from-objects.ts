@@ -440,18 +440,12 @@ class Aligned<D extends { where: string }> {
   private nextObjs: KubeObject[] = [];
   private nextDs: D[] = [];
   private j = 0;
+  private k = 0;
   private readonly weak = new WeakMap<object, D>();
   /** Derivations done (objects translated) since construction. */
   made = 0;
 
   constructor(private readonly make: (obj: KubeObject, where: string) => D) {}
-
-  /** Whether `objs` (with `where`s) are exactly the objects of the last translation. */
-  same(objs: readonly KubeObject[], wheres: readonly string[]): boolean {
-    if (objs.length !== this.objs.length) return false;
-    for (let i = 0; i < objs.length; i++) if (objs[i] !== this.objs[i] || this.ds[i]!.where !== wheres[i]) return false;
-    return true;
-  }
 
   get last(): readonly D[] {
     return this.ds;
@@ -459,8 +453,7 @@ class Aligned<D extends { where: string }> {
 
   begin(): void {
     this.j = 0;
-    this.nextObjs.length = 0;
-    this.nextDs.length = 0;
+    this.k = 0;
   }
 
   get(obj: KubeObject, where: string): D {
@@ -478,16 +471,16 @@ class Aligned<D extends { where: string }> {
       this.made++;
       this.weak.set(obj, d);
     }
-    this.nextObjs.push(obj);
-    this.nextDs.push(d);
+    // By index into the arrays of the translation before last: no fresh array grown by push.
+    this.nextObjs[this.k] = obj;
+    this.nextDs[this.k++] = d;
     return d;
   }
 
   end(): void {
+    if (this.nextObjs.length > this.k) this.nextObjs.length = this.nextDs.length = this.k;
     [this.objs, this.nextObjs] = [this.nextObjs, this.objs];
     [this.ds, this.nextDs] = [this.nextDs, this.ds];
-    this.nextObjs.length = 0;
-    this.nextDs.length = 0;
   }
 }
 
@@ -526,6 +519,8 @@ export class IpamTranslator {
   private ownerOf = new Map<string, string>();
   private conflicted = new Set<string>();
   private prevEndpoints: EndpointInfo[] = [];
+  /** The node addresses the endpoints refer to, when known for the current endpoints. */
+  private epNodeKeys: Set<string> | undefined;
   private prevEpProblems: IpamProblem[] = [];
   private flagCidrs: { texts: readonly string[]; entries: ServiceCidr[]; problems: IpamProblem[] } | undefined;
   private prevConfigEntries = new Map<string, object>();
@@ -542,6 +537,8 @@ export class IpamTranslator {
   private readonly svcWhere: string[] = [];
   private pools: SourceItem[] = [];
   private config: SourceItem | undefined;
+  private readonly groupMemos: Array<{ where: string; objs: KubeObject[]; codes: number[]; length: number; spareObjs: KubeObject[]; spareCodes: number[] }> = [];
+  private epCount = 0;
 
   constructor(cache?: PrefixCache) {
     this.cache = cache ?? new PrefixCache();
@@ -578,6 +575,75 @@ export class IpamTranslator {
     s.nodeAcc = undefined;
   }
 
+  /**
+   * Sorts a group's objects by kind, remembering each object's kind: an
+   * object at (about) the same index as in the last translation is a pointer
+   * compare. Returns whether the group's CiliumEndpoints may differ from the last translation's.
+   */
+  private classifyGroup(g: ObjectGroup, k: number): boolean {
+    let memo = this.groupMemos[k];
+    let epDirty = false;
+    if (memo === undefined || memo.where !== g.where) {
+      memo = { where: g.where, objs: [], codes: [], length: 0, spareObjs: [], spareCodes: [] };
+      this.groupMemos[k] = memo;
+      epDirty = true;
+    }
+    const prevObjs = memo.objs;
+    const prevCodes = memo.codes;
+    const prevLength = memo.length;
+    // Written by index into the arrays of the translation before last (pushes into fresh arrays of 100,000 cost more than the rest).
+    const objs = memo.spareObjs;
+    const codes = memo.spareCodes;
+    const where = g.where;
+    const input = g.objects;
+    const n = input.length;
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const o = input[i]!;
+      let code: number;
+      if (prevObjs[j] === o) code = prevCodes[j++]!;
+      else if (prevObjs[j + 1] === o) {
+        if (prevCodes[j] === KIND_ENDPOINT || prevCodes[j] === KIND_OTHER) epDirty = true;
+        code = prevCodes[j + 1]!;
+        j += 2;
+      } else {
+        code = kindCode(o);
+        if (code === KIND_ENDPOINT || code === KIND_OTHER) epDirty = true;
+      }
+      objs[i] = o;
+      codes[i] = code;
+      switch (code) {
+        case KIND_ENDPOINT:
+          this.epObjs[this.epCount] = o;
+          this.epWhere[this.epCount++] = where;
+          break;
+        case KIND_CILIUM_NODE:
+          this.cnObjs.push(o);
+          this.cnWhere.push(where);
+          break;
+        case KIND_NODE:
+          this.nodeObjs.push(o);
+          this.nodeWhere.push(where);
+          break;
+        case KIND_IGNORED:
+          break;
+        default:
+          this.add(o, where);
+      }
+    }
+    for (; j < prevLength; j++) if (prevCodes[j] === KIND_ENDPOINT || prevCodes[j] === KIND_OTHER) epDirty = true;
+    if (objs.length > n) {
+      objs.length = n;
+      codes.length = n;
+    }
+    memo.spareObjs = prevObjs;
+    memo.spareCodes = prevCodes;
+    memo.objs = objs;
+    memo.codes = codes;
+    memo.length = n;
+    return epDirty;
+  }
+
   private add(obj: KubeObject, where: string): void {
     if (Array.isArray(obj.items)) {
       for (const o of obj.items) this.add(o, where);
@@ -585,8 +651,8 @@ export class IpamTranslator {
     }
     switch (obj.kind) {
       case 'CiliumEndpoint':
-        this.epObjs.push(obj);
-        this.epWhere.push(where);
+        this.epObjs[this.epCount] = obj;
+        this.epWhere[this.epCount++] = where;
         break;
       case 'CiliumNode':
         this.cnObjs.push(obj);
@@ -851,11 +917,22 @@ export class IpamTranslator {
     const b = new Builder((input.now ?? new Date()).toISOString(), this.cache);
     // Sort the objects by kind (pointer work).
     this.cnObjs.length = this.cnWhere.length = this.nodeObjs.length = this.nodeWhere.length = 0;
-    this.epObjs.length = this.epWhere.length = this.svcObjs.length = this.svcWhere.length = 0;
+    this.epCount = this.svcObjs.length = this.svcWhere.length = 0;
     this.pools = [];
     this.config = undefined;
-    for (const it of input.objects ?? []) this.add(it.obj, it.where);
-    for (const g of input.groups ?? []) for (const o of g.objects) this.add(o, g.where);
+    let epDirty = false;
+    for (const it of input.objects ?? []) {
+      const n = this.epObjs.length;
+      this.add(it.obj, it.where);
+      if (this.epObjs.length !== n) epDirty = true;
+    }
+    const groups = input.groups ?? [];
+    if (groups.length !== this.groupMemos.length) epDirty = true;
+    groups.forEach((g, k) => {
+      if (this.classifyGroup(g, k)) epDirty = true;
+    });
+    this.groupMemos.length = groups.length;
+    if (this.epObjs.length > this.epCount) this.epObjs.length = this.epWhere.length = this.epCount;
 
     // Derive (parse) new objects; count the objects of each node name.
     const { cnObjs, cnWhere, nodeObjs, nodeWhere } = this;
@@ -989,7 +1066,7 @@ export class IpamTranslator {
     b.problems.push(...this.flagCidrs.problems);
 
     // Endpoints: each one's node is the first node holding its node address.
-    this.translateEndpoints(b, cnOuts, nodeOuts, added, removed);
+    this.translateEndpoints(b, cnOuts, nodeOuts, added, removed, epDirty);
 
     // Our config, then draining pools.
     const prevConfig = this.prevConfigEntries;
@@ -1006,11 +1083,12 @@ export class IpamTranslator {
     return { state: s, problems: b.problems };
   }
 
-  private translateEndpoints(b: Builder, cnOuts: Out[], nodeOuts: Out[], added: Out[], removed: Out[]): void {
+  private translateEndpoints(b: Builder, cnOuts: Out[], nodeOuts: Out[], added: Out[], removed: Out[], epDirty: boolean): void {
     const s = b.state;
     const { epObjs, epWhere } = this;
     if (epObjs.length === 0) {
       this.holders = undefined;
+      this.epNodeKeys = undefined;
       this.eps.begin();
       this.eps.end();
       this.prevEndpoints = [];
@@ -1077,14 +1155,20 @@ export class IpamTranslator {
       }
     }
     const gen = this.gen;
-    if (!all && changed === undefined && this.eps.same(epObjs, epWhere)) {
+    // An owner change that no endpoint's node address refers to changes no endpoint.
+    if (changed !== undefined && !epDirty && this.epNodeKeys !== undefined) {
+      let refers = false;
+      for (const t of changed) if (this.epNodeKeys.has(t)) refers = true;
+      if (!refers) changed = undefined;
+    }
+    if (!all && changed === undefined && !epDirty) {
       // Nothing an endpoint depends on changed: the same endpoints.
       for (const d of this.eps.last) d.gen = gen;
       s.endpoints = this.prevEndpoints;
       b.problems.push(...this.prevEpProblems);
       return;
     }
-    const endpoints: EndpointInfo[] = [];
+    const endpoints: EndpointInfo[] = new Array<EndpointInfo>(epObjs.length);
     const problems: IpamProblem[] = [];
     this.eps.begin();
     for (let i = 0; i < epObjs.length; i++) {
@@ -1099,14 +1183,45 @@ export class IpamTranslator {
         }
       }
       d.gen = gen;
-      endpoints.push(info);
+      endpoints[i] = info;
       if (d.problems.length > 0) problems.push(...d.problems);
     }
     this.eps.end();
+    this.epNodeKeys = undefined;
+    if (!epDirty || changed !== undefined) {
+      // Built on the second walk over the same endpoints: a CEP churn does not pay for it.
+      this.epNodeKeys = new Set();
+      for (const d of this.eps.last) this.epNodeKeys.add(d.nodeKey);
+    }
     s.endpoints = endpoints;
     b.problems.push(...problems);
     this.prevEndpoints = endpoints;
     this.prevEpProblems = problems;
+  }
+}
+
+/** Kinds as the group classifier remembers them; KIND_OTHER (pools, ConfigMaps, Services, Lists) goes through `add` every time. */
+const KIND_IGNORED = 0;
+const KIND_ENDPOINT = 1;
+const KIND_CILIUM_NODE = 2;
+const KIND_NODE = 3;
+const KIND_OTHER = 4;
+
+function kindCode(o: KubeObject): number {
+  if (Array.isArray(o.items)) return KIND_OTHER;
+  switch (o.kind) {
+    case 'CiliumEndpoint':
+      return KIND_ENDPOINT;
+    case 'CiliumNode':
+      return KIND_CILIUM_NODE;
+    case 'Node':
+      return KIND_NODE;
+    case 'CiliumPodIPPool':
+    case 'ConfigMap':
+    case 'Service':
+      return KIND_OTHER;
+    default:
+      return KIND_IGNORED;
   }
 }
 
