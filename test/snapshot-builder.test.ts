@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Classifier, SIDE_SOURCE } from '../src/attribution/classifier.js';
+import { FlowRecord } from '../src/ingest/flow-record.js';
 import { emptyState, type Allocation, type FormerAllocation, type IpamState, type NodeAddress } from '../src/ipam/model.js';
 import { IpamSnapshot, SnapshotBuilder } from '../src/ipam/snapshot.js';
 import { IpAddr, parseIpInto } from '../src/net/ip.js';
@@ -127,5 +129,48 @@ describe('snapshots built from the last one', () => {
     const third = builder.build(stateOf(nodes), 3);
     expect(builder.last.rulesChanged).toBe(0);
     expect(third.lookupCompiles).toBe(0);
+  });
+
+  it('the classifier keeps the attributions of answers a change left alone, builds those it added, and starts over when a pool starts draining', () => {
+    const r = new Rng(5);
+    const nodes = new Map<number, NodeRules>();
+    for (let n = 0; n < 4; n++) {
+      const rules = nodeRules(r, n);
+      rules.allocations = rules.allocations.map((a) => ({ ...a, cidr: parsePrefix(a.cidr.family === 4 ? `10.0.${n}.0/24` : `fd00:10:0:${n}::/64`) }));
+      rules.addresses = [];
+      rules.former = [];
+      nodes.set(n, rules);
+    }
+    const builder = new SnapshotBuilder();
+    const classifier = new Classifier();
+    const rec = new FlowRecord();
+    rec.hasIp = true;
+    rec.source.isPod = true;
+    const at = (ip: string) => {
+      expect(parseIpInto(ip, rec.source.ip)).toBe(true);
+      return classifier.classify(rec, SIDE_SOURCE);
+    };
+    const first = builder.build(stateOf(nodes), 1);
+    classifier.setSnapshot(first);
+    const w1 = at('10.0.1.9');
+    const w2 = at('10.0.2.9');
+    expect([w1.status, w1.node, w2.node]).toEqual(['current', 'w1', 'w2']);
+
+    const moved = nodes.get(2)!;
+    nodes.set(2, { ...moved, allocations: [{ ...moved.allocations[0]!, cidr: parsePrefix('10.0.7.0/24') }, moved.allocations[1]!] });
+    const second = builder.build(stateOf(nodes), 2);
+    expect(second.epoch).toBe(first.epoch);
+    classifier.setSnapshot(second);
+    expect(at('10.0.1.9')).toBe(w1);
+    expect(at('10.0.2.9')).toMatchObject({ status: 'unallocated', node: '' });
+    expect(at('10.0.7.9')).toMatchObject({ status: 'current', node: 'w2' });
+
+    // A pool that starts draining changes what every answer of it means: all are built again.
+    const draining = stateOf(nodes);
+    draining.pools = draining.pools.map((p) => (p.name === 'default' ? { ...p, state: 'draining' as const } : p));
+    classifier.setSnapshot(builder.build(draining, 3));
+    const again = at('10.0.1.9');
+    expect(again).not.toBe(w1);
+    expect([again.status, again.node, again.draining]).toEqual(['current', 'w1', true]);
   });
 });

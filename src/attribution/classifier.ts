@@ -101,11 +101,11 @@ export class Classifier {
    * the pool, and the snapshot in force stays.
    */
   setSnapshot(snap: IpamSnapshot): void {
+    // Answers the last snapshot had too (same epoch: a prefix of the new answers) bring no new name.
+    const from = this.extends(snap) ? this.snap!.infos.length : 0;
     const names = new Set<string>();
     for (const p of snap.state.pools) names.add(p.name);
-    // Answers the last snapshot had too (a builder keeps unchanged answers) bring no new name.
-    const prev = this.snap?.infos;
-    for (let i = 0; i < snap.infos.length; i++) if (prev?.[i] !== snap.infos[i]) names.add(snap.infos[i]!.pool);
+    for (let i = from; i < snap.infos.length; i++) names.add(snap.infos[i]!.pool);
     let fresh = 0;
     for (const n of names) if (this.poolIds.find(n) === undefined) fresh++;
     if (this.poolIds.size + fresh > this.poolIds.limit) {
@@ -114,12 +114,29 @@ export class Classifier {
           `the per-flow keys hold ${this.poolIds.limit - 1} pools (MAX_POOL_IDS): the snapshot in force stays. Restart the exporter to forget pools that are gone.`,
       );
     }
-    this.rebuild(snap);
+    this.rebuild(snap, from);
     this.snap = snap;
   }
 
-  /** Builds every answer's attribution; an answer the snapshot in force has too, at the same index and equally draining, keeps its own (and its series caches). */
-  private rebuild(snap: IpamSnapshot | undefined): void {
+  /** Whether `snap` continues the snapshot in force: same epoch and the same pools draining, so every answer's attribution stays. */
+  private extends(snap: IpamSnapshot): boolean {
+    const prev = this.snap;
+    if (!prev || prev.epoch !== snap.epoch) return false;
+    const draining = (s: IpamSnapshot) =>
+      s.state.pools
+        .filter((p) => p.state === 'draining')
+        .map((p) => p.name)
+        .sort()
+        .join('\0');
+    return draining(prev) === draining(snap);
+  }
+
+  /**
+   * Builds the attribution of every answer from index `from` on, appended;
+   * those before it are the snapshot in force's (see `extends`), kept with
+   * their series caches. A change costs the answers it added.
+   */
+  private rebuild(snap: IpamSnapshot | undefined, from = 0): void {
     const draining = new Set(snap?.state.pools.filter((p) => p.state === 'draining').map((p) => p.name));
     const mk = (status: Status, info?: AddressInfo) => {
       const pool = info?.pool ?? '';
@@ -127,25 +144,20 @@ export class Classifier {
     };
     for (const p of snap?.state.pools ?? []) this.poolIds.idOf(p.name);
     const infos = snap?.infos ?? [];
-    const prev = this.snap?.infos ?? [];
-    const byInfo: Attribution[] = new Array<Attribution>(infos.length);
-    const wrongNode: Array<Attribution | undefined> = new Array<Attribution | undefined>(infos.length);
-    for (let i = 0; i < infos.length; i++) {
+    const byInfo = from > 0 ? this.byInfo : [];
+    const wrongNode = from > 0 ? this.wrongNodeByInfo : [];
+    for (let i = from; i < infos.length; i++) {
       const info = infos[i]!;
-      const kept = prev[i] === info ? this.byInfo[i] : undefined;
-      if (kept && kept.draining === draining.has(info.pool)) {
-        byInfo[i] = kept;
-        wrongNode[i] = this.wrongNodeByInfo[i];
-      } else {
-        byInfo[i] = mk(info.status, info);
-        wrongNode[i] = info.status === 'current' ? mk('wrong_node', info) : undefined;
-      }
+      byInfo.push(mk(info.status, info));
+      wrongNode.push(info.status === 'current' ? mk('wrong_node', info) : undefined);
     }
     this.byInfo = byInfo;
     this.wrongNodeByInfo = wrongNode;
-    this.outOfPool = mk('out_of_pool');
-    this.external = mk('external');
-    this.unknown = mk('unknown');
+    if (from === 0) {
+      this.outOfPool = mk('out_of_pool');
+      this.external = mk('external');
+      this.unknown = mk('unknown');
+    }
   }
 
   /** `cluster/node` → `node`, cached so that no flow slices a string. */

@@ -128,10 +128,11 @@ class Compiled {
   ) {
     if (from) {
       this.direct.set(from.direct);
-      this.nodes = new Int32Array(Math.max(64, from.nodeCount + 64) * NODE);
+      // Room for what patches append (a node's CIDRs take a few dozen nodes) without regrowing the copy.
+      this.nodes = new Int32Array((from.nodeCount + Math.max(1024, from.nodeCount >>> 3)) * NODE);
       this.nodes.set(from.nodes.subarray(0, from.nodeCount * NODE));
       this.nodeCount = from.nodeCount;
-      this.answers = new Int32Array(Math.max(256, from.answerCount + 256));
+      this.answers = new Int32Array(from.answerCount + Math.max(1024, from.answerCount >>> 3));
       this.answers.set(from.answers.subarray(0, from.answerCount));
       this.answerCount = from.answerCount;
     } else this.fillDirect(0, 0, 0, bin.val(0));

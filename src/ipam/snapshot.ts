@@ -153,6 +153,8 @@ const DEAD_SLACK = 1024;
  */
 export class SnapshotBuilder {
   private lpm = new LpmBuilder<Slot>();
+  /** New at every fresh start: snapshots of one epoch share their answers' indexes (see IpamSnapshot.epoch). */
+  private epoch: object = {};
   /** Rules by their source object (pool CIDRs by pool name and CIDR). */
   private entries = new Map<unknown, Entry>();
   private infos: AddressInfo[] = [];
@@ -177,6 +179,7 @@ export class SnapshotBuilder {
   }
 
   private reset(): void {
+    this.epoch = {};
     this.lpm = new LpmBuilder<Slot>();
     this.entries = new Map();
     this.infos = [];
@@ -249,7 +252,7 @@ export class SnapshotBuilder {
     this.last.rulesChanged = changed;
     this.last.answersChanged = answers;
     this.last.fresh = fresh;
-    return IpamSnapshot.of(state, version, this.lpm.publish(), Object.freeze(this.infos.slice()));
+    return IpamSnapshot.of(state, version, this.lpm.publish(), Object.freeze(this.infos.slice()), this.epoch);
   }
 
   private enqueue(slot: Slot, gen: number, queue: Slot[]): void {
@@ -305,11 +308,17 @@ export class IpamSnapshot {
     private readonly table: LpmTable,
     /** Every answer by index; answers no prefix gives any more may stay (a builder's history). */
     readonly infos: readonly AddressInfo[],
+    /**
+     * Snapshots of one epoch come from one builder without a fresh start: the
+     * later one's `infos` begin with every answer of the earlier one, same
+     * objects at the same indexes (a consumer's per-answer tables only grow).
+     */
+    readonly epoch: object,
   ) {}
 
   /** @internal (SnapshotBuilder) */
-  static of(state: IpamState, version: number, table: LpmTable, infos: readonly AddressInfo[]): IpamSnapshot {
-    const snap = new IpamSnapshot(state, version, table, infos);
+  static of(state: IpamState, version: number, table: LpmTable, infos: readonly AddressInfo[], epoch: object): IpamSnapshot {
+    const snap = new IpamSnapshot(state, version, table, infos, epoch);
     Object.freeze(snap);
     return snap;
   }
