@@ -22,16 +22,18 @@ import type { Prefix } from '../net/prefix.js';
  */
 const STRIDE = 4;
 const VAL = 2;
+/** The LpmBuilder's payload number of the node (0: none). */
+const AUX = 3;
 /** Bits the first table indexes (65,536 entries, 256 KB per family). */
 const DIRECT = 16;
 
 class BitTrie {
-  /** [left, right, value index (-1: none), unused] per node; node 0 is the root. */
+  /** [left, right, value index (-1: none), payload number (0: none)] per node; node 0 is the root. */
   n: Int32Array;
   nodes = 1;
 
   constructor() {
-    this.n = new Int32Array(64 * STRIDE);
+    this.n = new Int32Array(4096 * STRIDE);
     this.n[VAL] = -1;
   }
 
@@ -46,6 +48,25 @@ class BitTrie {
     let node = 0;
     for (let d = 0; d < bits; d++) {
       const slot = node * STRIDE + bit(d);
+      let next = this.n[slot]!;
+      if (next === 0) {
+        if ((this.nodes + 1) * STRIDE > this.n.length) this.grow();
+        next = this.nodes++;
+        this.n[next * STRIDE + VAL] = -1;
+        this.n[slot] = next;
+      }
+      node = next;
+    }
+    return node;
+  }
+
+  /** The node of prefix `p`, created on the way (the bits read inline: this runs per rule of a build). */
+  nodeOf(p: Prefix): number {
+    let node = 0;
+    const v6 = p.v6;
+    for (let d = 0; d < p.bits; d++) {
+      const b = p.family === FAMILY_V4 ? (p.v4 >>> (31 - d)) & 1 : (v6[d >>> 5]! >>> (31 - (d & 31))) & 1;
+      const slot = node * STRIDE + b;
       let next = this.n[slot]!;
       if (next === 0) {
         if ((this.nodes + 1) * STRIDE > this.n.length) this.grow();
@@ -433,8 +454,9 @@ const GARBAGE_SLACK = 4096;
 export class LpmBuilder<S = never> {
   private readonly t4 = new BitTrie();
   private readonly t6 = new BitTrie();
-  private readonly payload4: Array<S | undefined> = [];
-  private readonly payload6: Array<S | undefined> = [];
+  /** Payloads by number (the node's AUX int); freed numbers are reused. */
+  private readonly payloads: Array<S | undefined> = [undefined];
+  private readonly freePayloads: number[] = [];
   private f4: Published | undefined;
   private f6: Published | undefined;
   /** Prefixes whose answer changed since the last publish, per family. */
@@ -466,26 +488,68 @@ export class LpmBuilder<S = never> {
     (p.family === FAMILY_V4 ? this.touched4 : this.touched6).push(p);
   }
 
+  /**
+   * A handle on the node of `p` (created): node × 2 + 1 for IPv6. A caller
+   * that keeps it reads and writes that prefix's payload and answer without
+   * walking the trie again; handles stay valid for the builder's life.
+   */
+  place(p: Prefix): number {
+    return (this.trie(p).nodeOf(p) << 1) | (p.family === FAMILY_V4 ? 0 : 1);
+  }
+
+  payloadAt(h: number): S | undefined {
+    const t = (h & 1) === 0 ? this.t4 : this.t6;
+    return this.payloads[t.n[(h >>> 1) * STRIDE + AUX]!];
+  }
+
+  setPayloadAt(h: number, s: S | undefined): void {
+    const t = (h & 1) === 0 ? this.t4 : this.t6;
+    const at = (h >>> 1) * STRIDE + AUX;
+    let k = t.n[at]!;
+    if (s === undefined) {
+      if (k !== 0) {
+        this.payloads[k] = undefined;
+        this.freePayloads.push(k);
+        t.n[at] = 0;
+      }
+      return;
+    }
+    if (k === 0) {
+      k = this.freePayloads.pop() ?? this.payloads.length;
+      t.n[at] = k;
+    }
+    this.payloads[k] = s;
+  }
+
+  /** Stores `answer` (-1 clears it) under the prefix `p` whose handle `h` is. */
+  setAnswerAt(h: number, p: Prefix, answer: number): void {
+    const t = (h & 1) === 0 ? this.t4 : this.t6;
+    const node = h >>> 1;
+    const old = t.val(node);
+    if (old === answer) return;
+    this.size += (answer >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
+    t.setVal(node, answer);
+    ((h & 1) === 0 ? this.touched4 : this.touched6).push(p);
+  }
+
   /** The payload kept under exactly `p`. */
   payload(p: Prefix): S | undefined {
     const node = this.trie(p).find(p.bits, bitOf(p));
-    return node < 0 ? undefined : (p.family === FAMILY_V4 ? this.payload4 : this.payload6)[node];
+    return node < 0 ? undefined : this.payloads[this.trie(p).n[node * STRIDE + AUX]!];
   }
 
   setPayload(p: Prefix, s: S | undefined): void {
-    const node = this.trie(p).node(p.bits, bitOf(p));
-    (p.family === FAMILY_V4 ? this.payload4 : this.payload6)[node] = s;
+    this.setPayloadAt(this.place(p), s);
   }
 
   /** Payloads of the prefixes strictly containing `p`, shortest first. */
   above(p: Prefix): S[] {
     const t = this.trie(p);
     const bit = bitOf(p);
-    const pay = p.family === FAMILY_V4 ? this.payload4 : this.payload6;
     const out: S[] = [];
     let node = 0;
     for (let d = 0; d < p.bits; d++) {
-      const s = pay[node];
+      const s = this.payloads[t.n[node * STRIDE + AUX]!];
       if (s !== undefined) out.push(s);
       node = t.child(node, bit(d));
       if (node === 0) break;
@@ -502,23 +566,31 @@ export class LpmBuilder<S = never> {
   visit<C>(p: Prefix | 4 | 6, fn: (s: S, inherited: C) => C, top: C): void {
     const family = typeof p === 'number' ? p : p.family;
     const t = family === 4 ? this.t4 : this.t6;
-    const pay = family === 4 ? this.payload4 : this.payload6;
     const start = typeof p === 'number' ? 0 : t.find(p.bits, bitOf(p));
     if (start < 0) return;
-    // Iterative depth-first walk (an IPv6 host route is 128 levels deep): node and what it inherits.
-    const nodes: number[] = [start];
-    const carried: C[] = [top];
-    while (nodes.length > 0) {
-      const node = nodes.pop()!;
-      let c = carried.pop() as C;
-      const s = pay[node];
-      if (s !== undefined) c = fn(s, c);
-      for (let b = 1; b >= 0; b--) {
-        const child = t.child(node, b);
-        if (child !== 0) {
-          nodes.push(child);
-          carried.push(c);
-        }
+    // Iterative depth-first walk (an IPv6 host route is 128 levels deep); the stack never holds more than one node per level and side.
+    const n = t.n;
+    const nodes = new Int32Array(2 * 129 + 2);
+    const carried: C[] = new Array<C>(nodes.length);
+    let sp = 0;
+    nodes[0] = start;
+    carried[0] = top;
+    sp = 1;
+    while (sp > 0) {
+      sp--;
+      const node = nodes[sp]!;
+      let c = carried[sp] as C;
+      const k = n[node * STRIDE + AUX]!;
+      if (k !== 0) c = fn(this.payloads[k]!, c);
+      const right = n[node * STRIDE + 1]!;
+      const left = n[node * STRIDE]!;
+      if (right !== 0) {
+        nodes[sp] = right;
+        carried[sp++] = c;
+      }
+      if (left !== 0) {
+        nodes[sp] = left;
+        carried[sp++] = c;
       }
     }
   }

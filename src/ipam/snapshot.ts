@@ -58,11 +58,14 @@ interface Entry {
   prefix: Prefix;
   /** The build that last saw it in the state. */
   seen: number;
+  slot: Slot;
 }
 
 /** The rules stored under one prefix, and the answer given for it. */
 interface Slot {
   prefix: Prefix;
+  /** Its LpmBuilder handle. */
+  at: number;
   entries: Entry[];
   info: AddressInfo | undefined;
   /** The build that last queued or walked it. */
@@ -200,13 +203,14 @@ export class SnapshotBuilder {
         known.seen = gen;
         return;
       }
-      const e: Entry = { status, pool, node, detail, prefix, seen: gen };
-      this.entries.set(key, e);
-      let slot = this.lpm.payload(prefix);
+      const at = this.lpm.place(prefix);
+      let slot = this.lpm.payloadAt(at);
       if (!slot) {
-        slot = { prefix, entries: [], info: undefined, queued: 0, walked: 0 };
-        this.lpm.setPayload(prefix, slot);
+        slot = { prefix, at, entries: [], info: undefined, queued: 0, walked: 0 };
+        this.lpm.setPayloadAt(at, slot);
       }
+      const e: Entry = { status, pool, node, detail, prefix, seen: gen, slot };
+      this.entries.set(key, e);
       slot.entries.push(e);
       this.enqueue(slot, gen, queue);
       changed++;
@@ -219,7 +223,7 @@ export class SnapshotBuilder {
     for (const [key, e] of this.entries) {
       if (e.seen === gen) continue;
       this.entries.delete(key);
-      const slot = this.lpm.payload(e.prefix)!;
+      const slot = e.slot;
       slot.entries.splice(slot.entries.indexOf(e), 1);
       this.enqueue(slot, gen, queue);
       changed++;
@@ -265,11 +269,11 @@ export class SnapshotBuilder {
   private answer(slot: Slot, best: Entry | undefined): boolean {
     const old = slot.info;
     if (!best) {
-      if (slot.entries.length === 0) this.lpm.setPayload(slot.prefix, undefined);
+      if (slot.entries.length === 0) this.lpm.setPayloadAt(slot.at, undefined);
       if (!old) return false;
       slot.info = undefined;
       this.live--;
-      this.lpm.setAnswer(slot.prefix, -1);
+      this.lpm.setAnswerAt(slot.at, slot.prefix, -1);
       return true;
     }
     const cidr = best.prefix.text;
@@ -278,7 +282,7 @@ export class SnapshotBuilder {
     this.infos.push(info);
     if (!old) this.live++;
     slot.info = info;
-    this.lpm.setAnswer(slot.prefix, info.index);
+    this.lpm.setAnswerAt(slot.at, slot.prefix, info.index);
     return true;
   }
 }
