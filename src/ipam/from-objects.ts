@@ -526,6 +526,12 @@ export class IpamTranslator {
   private prevConfigEntries = new Map<string, object>();
   private readonly drained = new WeakMap<Allocation, FormerAllocation>();
   private entriesBuilt = 0;
+  /** The objects' outs in the order the last translation wrote them, and the arrays it wrote (before config entries were pushed). */
+  private emitted: Out[] = [];
+  private emittedSpare: Out[] = [];
+  private emittedArrays: { addrs: NodeAddress[]; allocs: Allocation[]; former: FormerAllocation[]; na: number; nl: number; nf: number; offA: Int32Array; offL: Int32Array; offF: Int32Array } | undefined;
+  private emittedUsed: Map<string, number> | undefined;
+  private readonly changedScratch: number[] = [];
   // Scratch arrays (reused).
   private readonly cnObjs: KubeObject[] = [];
   private readonly cnWhere: string[] = [];
@@ -1000,7 +1006,6 @@ export class IpamTranslator {
     }
     for (const out of this.prevCnOuts) if (out.usedGen !== gen) removed.push(out);
     this.prevCnOuts = cnOuts;
-    for (const out of cnOuts) emit(b, out);
     if (this.allocIndex) {
       for (const out of removed) for (const a of out.allocs) countDown(this.allocIndex, a.cidr.text);
       for (const out of added) for (const a of out.allocs) this.allocIndex.set(a.cidr.text, (this.allocIndex.get(a.cidr.text) ?? 0) + 1);
@@ -1042,7 +1047,7 @@ export class IpamTranslator {
     }
     for (const out of this.prevNodeOuts) if (out.usedGen !== gen) removed.push(out);
     this.prevNodeOuts = nodeOuts;
-    for (const out of nodeOuts) emit(b, out);
+    this.emitAll(b, cnOuts, nodeOuts);
 
     // Services, then the flags' service CIDRs.
     this.svcs.begin();
@@ -1081,6 +1086,102 @@ export class IpamTranslator {
     applyDraining(b, this.drained);
     this.cache.trim();
     return { state: s, problems: b.problems };
+  }
+
+  /**
+   * Writes the entries of every object (CiliumNodes, then Nodes) into the
+   * state and replays their effects on the pools. When every object holds as
+   * many entries as the object at its position in the last translation, the
+   * last translation's arrays are copied in one slice and only the changed
+   * objects' entries are written over (never the published arrays
+   * themselves); `usedByNode` is the last one when no object's used count or
+   * node changed.
+   */
+  private emitAll(b: Builder, cnOuts: readonly Out[], nodeOuts: readonly Out[]): void {
+    const s = b.state;
+    const prev = this.emitted;
+    const nc = cnOuts.length;
+    const n = nc + nodeOuts.length;
+    const last = this.emittedArrays;
+    let patch = last !== undefined && prev.length === n;
+    let usedSame = patch;
+    let na = 0;
+    let nl = 0;
+    let nf = 0;
+    const changed = this.changedScratch;
+    changed.length = 0;
+    for (let i = 0; i < n; i++) {
+      const out = i < nc ? cnOuts[i]! : nodeOuts[i - nc]!;
+      na += out.addrs.length;
+      nl += out.allocs.length;
+      nf += out.former.length;
+      if (out.problems.length > 0) b.problems.push(...out.problems);
+      if (out.effects.length > 0) {
+        for (const [name, origin, draining] of out.effects) {
+          const p = b.pool(name, origin);
+          if (draining) p.state = 'draining';
+        }
+      }
+      if (!patch && !usedSame) continue;
+      const p = prev[i]!;
+      if (p === out) continue;
+      if (p.node !== out.node || p.used !== out.used) usedSame = false;
+      if (p.addrs.length !== out.addrs.length || p.allocs.length !== out.allocs.length || p.former.length !== out.former.length) patch = false;
+      else changed.push(i);
+    }
+    const outAt = (i: number): Out => (i < nc ? cnOuts[i]! : nodeOuts[i - nc]!);
+    let addrs: NodeAddress[];
+    let allocs: Allocation[];
+    let former: FormerAllocation[];
+    if (patch && last !== undefined) {
+      addrs = last.addrs.slice(0, last.na);
+      allocs = last.allocs.slice(0, last.nl);
+      former = last.former.slice(0, last.nf);
+      const [offA, offL, offF] = [last.offA, last.offL, last.offF];
+      for (const i of changed) {
+        const out = outAt(i);
+        for (let k = 0, o = offA[i]!; k < out.addrs.length; k++) addrs[o + k] = out.addrs[k]!;
+        for (let k = 0, o = offL[i]!; k < out.allocs.length; k++) allocs[o + k] = out.allocs[k]!;
+        for (let k = 0, o = offF[i]!; k < out.former.length; k++) former[o + k] = out.former[k]!;
+      }
+      this.emittedArrays = { ...last, addrs, allocs, former };
+    } else {
+      addrs = new Array<NodeAddress>(na);
+      allocs = new Array<Allocation>(nl);
+      former = new Array<FormerAllocation>(nf);
+      const offA = new Int32Array(n);
+      const offL = new Int32Array(n);
+      const offF = new Int32Array(n);
+      let ia = 0;
+      let il = 0;
+      let jf = 0;
+      for (let i = 0; i < n; i++) {
+        const out = outAt(i);
+        offA[i] = ia;
+        offL[i] = il;
+        offF[i] = jf;
+        for (const a of out.addrs) addrs[ia++] = a;
+        for (const a of out.allocs) allocs[il++] = a;
+        for (const f of out.former) former[jf++] = f;
+      }
+      this.emittedArrays = { addrs, allocs, former, na, nl, nf, offA, offL, offF };
+    }
+    s.nodeAddresses = addrs;
+    s.allocations = allocs;
+    s.former = former;
+    if (usedSame && this.emittedUsed !== undefined) s.usedByNode = this.emittedUsed;
+    else {
+      for (let i = 0; i < n; i++) {
+        const out = outAt(i);
+        if (out.used !== undefined) s.usedByNode.set(out.node, out.used);
+      }
+      this.emittedUsed = s.usedByNode;
+    }
+    const next = this.emittedSpare;
+    next.length = n;
+    for (let i = 0; i < n; i++) next[i] = outAt(i);
+    this.emittedSpare = prev;
+    this.emitted = next;
   }
 
   private translateEndpoints(b: Builder, cnOuts: Out[], nodeOuts: Out[], added: Out[], removed: Out[], epDirty: boolean): void {
@@ -1236,20 +1337,6 @@ function countDown(m: Map<string, number>, k: string): void {
   const n = (m.get(k) ?? 0) - 1;
   if (n <= 0) m.delete(k);
   else m.set(k, n);
-}
-
-/** Writes one object's entries into the state (plain pushes) and replays its effects on the pools. */
-function emit(b: Builder, out: Out): void {
-  const s = b.state;
-  for (const a of out.addrs) s.nodeAddresses.push(a);
-  for (const a of out.allocs) s.allocations.push(a);
-  for (const f of out.former) s.former.push(f);
-  if (out.problems.length > 0) b.problems.push(...out.problems);
-  for (const [name, origin, draining] of out.effects) {
-    const p = b.pool(name, origin);
-    if (draining) p.state = 'draining';
-  }
-  if (out.used !== undefined) s.usedByNode.set(out.node, out.used);
 }
 
 function reuseAddr(prev: Out | undefined, node: string, a: AddrIn): NodeAddress {
