@@ -526,6 +526,9 @@ export class IpamTranslator {
   private prevConfigEntries = new Map<string, object>();
   private readonly drained = new WeakMap<Allocation, FormerAllocation>();
   private entriesBuilt = 0;
+  /** The gen of the last pass over the endpoints (each one stamped with it), and of the last translation that kept that pass's endpoints. */
+  private epPassGen = -1;
+  private epAliveGen = -1;
   /** The objects' outs in the order the last translation wrote them, and the arrays it wrote (before config entries were pushed). */
   private emitted: Out[] = [];
   private emittedSpare: Out[] = [];
@@ -543,7 +546,8 @@ export class IpamTranslator {
   private readonly svcWhere: string[] = [];
   private pools: SourceItem[] = [];
   private config: SourceItem | undefined;
-  private readonly groupMemos: Array<{ where: string; objs: KubeObject[]; codes: number[]; length: number; spareObjs: KubeObject[]; spareCodes: number[] }> = [];
+  private readonly groupMemos: GroupMemo[] = [];
+  private readonly mismatchScratch: number[] = [];
   private epCount = 0;
 
   constructor(cache?: PrefixCache) {
@@ -590,10 +594,13 @@ export class IpamTranslator {
     let memo = this.groupMemos[k];
     let epDirty = false;
     if (memo === undefined || memo.where !== g.where) {
-      memo = { where: g.where, objs: [], codes: [], length: 0, spareObjs: [], spareCodes: [] };
+      memo = { where: g.where, objs: [], codes: [], length: 0, spareObjs: [], spareCodes: [], epStart: -1, epN: 0 };
       this.groupMemos[k] = memo;
       epDirty = true;
+    } else if (memo.length === g.objects.length && this.classifyInPlace(g, memo)) {
+      return this.inPlaceEpDirty;
     }
+    const epStart = this.epCount;
     const prevObjs = memo.objs;
     const prevCodes = memo.codes;
     const prevLength = memo.length;
@@ -647,7 +654,74 @@ export class IpamTranslator {
     memo.objs = objs;
     memo.codes = codes;
     memo.length = n;
+    memo.epStart = epStart;
+    memo.epN = this.epCount - epStart;
     return epDirty;
+  }
+
+  private inPlaceEpDirty = false;
+
+  /**
+   * The common case of `classifyGroup`: as many objects as last time and
+   * only a few (at most IN_PLACE_MAX_CHANGES) not the same object at the same
+   * index. Those are classified again in place; when none of them is (or
+   * was) an endpoint and the group's endpoints start where they did, the
+   * endpoint list is left as it was (no write per endpoint). Returns false,
+   * having changed nothing, when the case does not apply.
+   */
+  private classifyInPlace(g: ObjectGroup, memo: GroupMemo): boolean {
+    const input = g.objects;
+    const objs = memo.objs;
+    const codes = memo.codes;
+    const n = input.length;
+    const mism = this.mismatchScratch;
+    mism.length = 0;
+    for (let i = 0; i < n; i++) {
+      if (objs[i] !== input[i]) {
+        if (mism.length === IN_PLACE_MAX_CHANGES) return false;
+        mism.push(i);
+      }
+    }
+    let epDirty = false;
+    for (const i of mism) {
+      const o = input[i]!;
+      const before = codes[i]!;
+      const code = kindCode(o);
+      if (before === KIND_ENDPOINT || before === KIND_OTHER || code === KIND_ENDPOINT || code === KIND_OTHER) epDirty = true;
+      objs[i] = o;
+      codes[i] = code;
+    }
+    const epStart = this.epCount;
+    const keepEps = !epDirty && epStart === memo.epStart;
+    const where = g.where;
+    for (let i = 0; i < n; i++) {
+      const code = codes[i]!;
+      switch (code) {
+        case KIND_ENDPOINT:
+          if (!keepEps) {
+            this.epObjs[this.epCount] = objs[i]!;
+            this.epWhere[this.epCount] = where;
+          }
+          this.epCount++;
+          break;
+        case KIND_CILIUM_NODE:
+          this.cnObjs.push(objs[i]!);
+          this.cnWhere.push(where);
+          break;
+        case KIND_NODE:
+          this.nodeObjs.push(objs[i]!);
+          this.nodeWhere.push(where);
+          break;
+        case KIND_IGNORED:
+          break;
+        default:
+          this.add(objs[i]!, where);
+      }
+    }
+    memo.epStart = epStart;
+    memo.epN = this.epCount - epStart;
+    this.inPlaceEpDirty = epDirty;
+    return true;
   }
 
   private add(obj: KubeObject, where: string): void {
@@ -1264,18 +1338,21 @@ export class IpamTranslator {
     }
     if (!all && changed === undefined && !epDirty) {
       // Nothing an endpoint depends on changed: the same endpoints.
-      for (const d of this.eps.last) d.gen = gen;
+      // Every endpoint of the last pass stays (stamped with that pass's gen): no walk over them.
+      this.epAliveGen = gen;
       s.endpoints = this.prevEndpoints;
       b.problems.push(...this.prevEpProblems);
       return;
     }
+    // An endpoint was in the last state when it was in the last pass and every translation since kept that pass's endpoints.
+    const passGen = this.epAliveGen === gen - 1 ? this.epPassGen : -1;
     const endpoints: EndpointInfo[] = new Array<EndpointInfo>(epObjs.length);
     const problems: IpamProblem[] = [];
     this.eps.begin();
     for (let i = 0; i < epObjs.length; i++) {
       const d = this.eps.get(epObjs[i]!, epWhere[i]!);
       let info = d.info;
-      if (info === undefined || all || d.gen !== gen - 1 || (changed !== undefined && changed.has(d.nodeKey))) {
+      if (info === undefined || all || d.gen !== passGen || (changed !== undefined && changed.has(d.nodeKey))) {
         const node = d.nodeIp === undefined ? '' : (this.ownerOf.get(d.nodeKey) ?? d.nodeIp);
         if (info === undefined || info.node !== node) {
           info = { namespace: d.namespace, pod: d.pod, node, ips: d.ips };
@@ -1295,10 +1372,26 @@ export class IpamTranslator {
       for (const d of this.eps.last) this.epNodeKeys.add(d.nodeKey);
     }
     s.endpoints = endpoints;
+    this.epPassGen = this.epAliveGen = gen;
     b.problems.push(...problems);
     this.prevEndpoints = endpoints;
     this.prevEpProblems = problems;
   }
+}
+
+/** Objects of a group that may differ from the last translation's (same count, same index) for the in-place classification. */
+const IN_PLACE_MAX_CHANGES = 256;
+
+interface GroupMemo {
+  where: string;
+  objs: KubeObject[];
+  codes: number[];
+  length: number;
+  spareObjs: KubeObject[];
+  spareCodes: number[];
+  /** Where the group's endpoints started in the translator's list, and how many. */
+  epStart: number;
+  epN: number;
 }
 
 /** Kinds as the group classifier remembers them; KIND_OTHER (pools, ConfigMaps, Services, Lists) goes through `add` every time. */
