@@ -1,4 +1,5 @@
 import { silentLogger, type Logger } from '../log.js';
+import { sharedEnds } from '../util/shared-ends.js';
 import { formatProblem, IpamError, type Allocation, type FormerAllocation, type IpamProblem, type IpamState } from './model.js';
 import { SnapshotBuilder, type IpamSnapshot } from './snapshot.js';
 
@@ -47,6 +48,8 @@ export class IpamStore {
   /** When the snapshot in force was accepted. */
   private loadedAt: Date | undefined;
   private readonly remembered = new Map<string, FormerAllocation>();
+  /** The snapshot in force's allocations by `node\0cidr`, with how many list each. */
+  private readonly currentKeys = new Map<string, number>();
   /** Builds each snapshot from the last: an update costs what changed. */
   private readonly builder = new SnapshotBuilder();
   private readonly listeners = new Set<(s: IpamSnapshot) => void>();
@@ -98,21 +101,26 @@ export class IpamStore {
       this.reject(source, problems);
       return undefined;
     }
-    const nowCurrent = new Set<string>();
-    for (const a of state.allocations) nowCurrent.add(allocKey(a));
-    const released = this.released(nowCurrent);
-    const merged = this.withRemembered(state, nowCurrent, released);
+    // The allocations this state adds and drops against the snapshot in force, counted by node and CIDR (taken back if the build fails).
+    const prev = this.current?.state.allocations ?? [];
+    const { head, tail } = sharedEnds(prev, state.allocations);
+    const come = state.allocations.slice(head, state.allocations.length - tail);
+    const gone = prev.slice(head, prev.length - tail);
+    this.countCurrent(come, gone);
+    const released = this.released(gone);
+    const merged = this.withRemembered(state, released);
     let snap: IpamSnapshot;
     try {
       snap = this.builder.build(merged, this.version + 1);
     } catch (e) {
+      this.countCurrent(gone, come);
       if (e instanceof IpamError) {
         this.reject(source, e.problems);
         return undefined;
       }
       throw e;
     }
-    this.commitRemembered(nowCurrent, released);
+    this.commitRemembered(released, come);
     this.version++;
     this.current = snap;
     this.loadedAt = this.now();
@@ -121,35 +129,54 @@ export class IpamStore {
     return snap;
   }
 
-  /** Allocations of the snapshot in force that `state` no longer has. */
-  private released(nowCurrent: Set<string>): FormerAllocation[] {
+  /** Counts allocations in (`come`) and out (`gone`) of `currentKeys`. */
+  private countCurrent(come: readonly Allocation[], gone: readonly Allocation[]): void {
+    for (const a of come) {
+      const k = allocKey(a);
+      this.currentKeys.set(k, (this.currentKeys.get(k) ?? 0) + 1);
+    }
+    for (const a of gone) {
+      const k = allocKey(a);
+      const n = this.currentKeys.get(k)! - 1;
+      if (n === 0) this.currentKeys.delete(k);
+      else this.currentKeys.set(k, n);
+    }
+  }
+
+  /** Of the allocations the state dropped, those no node holds any more (counted in already). */
+  private released(gone: readonly Allocation[]): FormerAllocation[] {
     const at = this.now().toISOString();
-    return (this.current?.state.allocations ?? [])
-      .filter((a) => !nowCurrent.has(allocKey(a)))
+    return gone
+      .filter((a) => !this.currentKeys.has(allocKey(a)))
       .map((a) => ({ node: a.node, pool: a.pool, cidr: a.cidr, releasedAt: at, reason: `no longer allocated to ${a.node}`, origin: a.origin }));
   }
 
   /** The state plus every remembered or newly released allocation that is not current again. */
-  private withRemembered(state: IpamState, nowCurrent: Set<string>, released: FormerAllocation[]): IpamState {
+  private withRemembered(state: IpamState, released: FormerAllocation[]): IpamState {
+    if (this.remembered.size === 0 && released.length === 0) return state;
     const former = [...state.former];
     const have = new Set<string>();
     for (const f of former) have.add(allocKey(f));
-    for (const f of [...this.remembered.values(), ...released]) {
-      const k = allocKey(f);
-      // Skip what is current again, already former, or whose pool is gone.
-      if (nowCurrent.has(k) || have.has(k) || !state.pools.some((p) => p.name === f.pool)) continue;
-      former.push(f);
-      have.add(k);
+    const pools = new Set(state.pools.map((p) => p.name));
+    for (const list of [this.remembered.values(), released]) {
+      for (const f of list) {
+        const k = allocKey(f);
+        // Skip what is current again, already former, or whose pool is gone.
+        if (this.currentKeys.has(k) || have.has(k) || !pools.has(f.pool)) continue;
+        former.push(f);
+        have.add(k);
+      }
     }
     return { ...state, former };
   }
 
-  private commitRemembered(nowCurrent: Set<string>, released: FormerAllocation[]): void {
+  /** Remembers what was released; forgets what is current again (only what this state added can be). */
+  private commitRemembered(released: FormerAllocation[], come: readonly Allocation[]): void {
     for (const f of released) {
       const k = allocKey(f);
       if (!this.remembered.has(k)) this.remembered.set(k, f);
     }
-    for (const k of [...this.remembered.keys()]) if (nowCurrent.has(k)) this.remembered.delete(k);
+    for (const a of come) this.remembered.delete(allocKey(a));
     while (this.remembered.size > this.maxRemembered) this.remembered.delete(this.remembered.keys().next().value!);
   }
 }

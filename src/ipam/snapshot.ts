@@ -1,6 +1,7 @@
 import { IpAddr } from '../net/ip.js';
 import { addressBits, prefixesOverlap, prefixSize, type Prefix } from '../net/prefix.js';
-import { IpamError, type IpamProblem, type IpamState } from './model.js';
+import { IpamError, type Allocation, type FormerAllocation, type IpamProblem, type IpamState, type NodeAddress, type ServiceCidr } from './model.js';
+import { sharedEnds } from '../util/shared-ends.js';
 import { LpmBuilder, type LpmTable } from './prefix-trie.js';
 
 /** What an address is, by the first rule that holds (see `rank`). */
@@ -56,9 +57,42 @@ interface Entry {
   node: string;
   detail: string;
   prefix: Prefix;
-  /** The build that last saw it in the state. */
-  seen: number;
+  /** Its key in the builder (the source object, or a pool rule). */
+  key: unknown;
   slot: Slot;
+  /** Times the last state lists it (a rule object may be listed twice). */
+  count: number;
+  /** Whether it is in its slot's entries (count > 0 once a build is through). */
+  placed: boolean;
+  /** Whether the build in progress has counted it (listed once for the settling pass). */
+  touched: boolean;
+}
+
+/** A pool CIDR's rule: one object per pool name and CIDR, so that the lists of two states compare by identity. */
+interface PoolRule {
+  pool: string;
+  cidr: Prefix;
+}
+
+const poolRules = new Map<string, PoolRule>();
+function poolRule(pool: string, cidr: Prefix): PoolRule {
+  const key = `${pool}\0${cidr.text}`;
+  let r = poolRules.get(key);
+  if (!r) {
+    if (poolRules.size > 65_536) poolRules.clear();
+    r = { pool, cidr };
+    poolRules.set(key, r);
+  }
+  return r;
+}
+
+/** The lists of rules a build read, kept to count the next build's against. */
+interface RuleLists {
+  services: readonly ServiceCidr[];
+  nodes: readonly NodeAddress[];
+  allocations: readonly Allocation[];
+  former: readonly FormerAllocation[];
+  pools: readonly PoolRule[];
 }
 
 /** The rules stored under one prefix, and the answer given for it. */
@@ -158,8 +192,10 @@ export class SnapshotBuilder {
   private lpm = new LpmBuilder<Slot>();
   /** New at every fresh start: snapshots of one epoch share their answers' indexes (see IpamSnapshot.epoch). */
   private epoch: object = {};
-  /** Rules by their source object (pool CIDRs by pool name and CIDR). */
+  /** Rules by their source object (pool CIDRs by a PoolRule). */
   private entries = new Map<unknown, Entry>();
+  /** The lists of the last state built. */
+  private lastLists: RuleLists | undefined;
   private infos: AddressInfo[] = [];
   private live = 0;
   private builds = 0;
@@ -183,6 +219,7 @@ export class SnapshotBuilder {
 
   private reset(): void {
     this.epoch = {};
+    this.lastLists = undefined;
     this.lpm = new LpmBuilder<Slot>();
     this.entries = new Map();
     this.infos = [];
@@ -196,38 +233,38 @@ export class SnapshotBuilder {
     if (fresh) this.reset();
     const gen = ++this.builds;
     const queue: Slot[] = [];
-    let changed = 0;
-    const keep = (key: unknown, status: AddressStatus, pool: string, node: string, detail: string, prefix: Prefix) => {
-      const known = this.entries.get(key);
-      if (known) {
-        known.seen = gen;
-        return;
-      }
-      const at = this.lpm.place(prefix);
-      let slot = this.lpm.payloadAt(at);
-      if (!slot) {
-        slot = { prefix, at, entries: [], info: undefined, queued: 0, walked: 0 };
-        this.lpm.setPayloadAt(at, slot);
-      }
-      const e: Entry = { status, pool, node, detail, prefix, seen: gen, slot };
-      this.entries.set(key, e);
-      slot.entries.push(e);
-      this.enqueue(slot, gen, queue);
-      changed++;
+    // Each list against the same list of the last state: the rules between their common head and tail are counted in and out.
+    const last = this.lastLists;
+    const lists: RuleLists = {
+      services: state.serviceCidrs,
+      nodes: state.nodeAddresses,
+      allocations: state.allocations,
+      former: state.former,
+      pools: state.pools.flatMap((p) => p.cidrs.map((c) => poolRule(p.name, c))),
     };
-    for (const s of state.serviceCidrs) keep(s, 'service', '', '', s.origin, s.cidr);
-    for (const n of state.nodeAddresses) keep(n, 'node', '', n.node, n.type, n.ip);
-    for (const a of state.allocations) keep(a, 'current', a.pool, a.node, '', a.cidr);
-    for (const f of state.former) keep(f, 'stale', f.pool, f.node, f.reason, f.cidr);
-    for (const p of state.pools) for (const c of p.cidrs) keep(`${p.name}\0${c.text}`, 'unallocated', p.name, '', '', c);
-    for (const [key, e] of this.entries) {
-      if (e.seen === gen) continue;
-      this.entries.delete(key);
-      const slot = e.slot;
-      slot.entries.splice(slot.entries.indexOf(e), 1);
-      this.enqueue(slot, gen, queue);
+    const touched: Entry[] = [];
+    this.count(last?.services, lists.services, (s) => this.rule(s, 'service', '', '', s.origin, s.cidr), touched);
+    this.count(last?.nodes, lists.nodes, (n) => this.rule(n, 'node', '', n.node, n.type, n.ip), touched);
+    this.count(last?.allocations, lists.allocations, (a) => this.rule(a, 'current', a.pool, a.node, '', a.cidr), touched);
+    this.count(last?.former, lists.former, (f) => this.rule(f, 'stale', f.pool, f.node, f.reason, f.cidr), touched);
+    this.count(last?.pools, lists.pools, (r) => this.rule(r, 'unallocated', r.pool, '', '', r.cidr), touched);
+    let changed = 0;
+    for (const e of touched) {
+      e.touched = false;
+      if (e.count > 0 && !e.placed) {
+        e.placed = true;
+        e.slot.entries.push(e);
+      } else if (e.count === 0) {
+        this.entries.delete(e.key);
+        if (!e.placed) continue;
+        e.placed = false;
+        e.slot.entries.splice(e.slot.entries.indexOf(e), 1);
+      } else continue;
+      this.enqueue(e.slot, gen, queue);
       changed++;
     }
+    // Kept only once the build is through (a failure starts the next one afresh).
+    this.lastLists = undefined;
 
     // Fold the rank rule down from each changed prefix: every prefix under it may answer differently now.
     let answers = 0;
@@ -253,10 +290,54 @@ export class SnapshotBuilder {
       }
     }
     if (fresh) this.freshNodes = this.lpm.binaryNodes();
+    this.lastLists = lists;
     this.last.rulesChanged = changed;
     this.last.answersChanged = answers;
     this.last.fresh = fresh;
     return IpamSnapshot.of(state, version, this.lpm.publish(), Object.freeze(this.infos.slice()), this.epoch);
+  }
+
+  /** The rule of `key` (created, unplaced, with no count, when new). */
+  private rule(key: unknown, status: AddressStatus, pool: string, node: string, detail: string, prefix: Prefix): Entry {
+    let e = this.entries.get(key);
+    if (!e) {
+      const at = this.lpm.place(prefix);
+      let slot = this.lpm.payloadAt(at);
+      if (!slot) {
+        slot = { prefix, at, entries: [], info: undefined, queued: 0, walked: 0 };
+        this.lpm.setPayloadAt(at, slot);
+      }
+      e = { key, status, pool, node, detail, prefix, slot, count: 0, placed: false, touched: false };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  /**
+   * Counts the rules of `next` in and those of `last` out, skipping the head
+   * and tail the two lists share (the same objects at the same places): a
+   * source that changed one node hands over lists that differ in its few
+   * places, so this costs a pointer compare per unchanged rule.
+   */
+  private count<T>(last: readonly T[] | undefined, next: readonly T[], rule: (x: T) => Entry, touched: Entry[]): void {
+    const prev = last ?? [];
+    const { head, tail } = sharedEnds(prev, next);
+    for (let i = head; i < next.length - tail; i++) {
+      const e = rule(next[i]!);
+      e.count++;
+      if (!e.touched) {
+        e.touched = true;
+        touched.push(e);
+      }
+    }
+    for (let i = head; i < prev.length - tail; i++) {
+      const e = this.entries.get(prev[i])!;
+      e.count--;
+      if (!e.touched) {
+        e.touched = true;
+        touched.push(e);
+      }
+    }
   }
 
   private enqueue(slot: Slot, gen: number, queue: Slot[]): void {
