@@ -318,10 +318,13 @@ describe('KubeIpamWatch against a list/watch API server', () => {
     // A new CiliumNode reaches the cache; its onChange is pending in the debounce when close() runs.
     fake!.upsert(ciliumNode('node-c', ['10.0.3.0/24']));
     await waitFor(() => w.status().ciliumnodes.objects === 3, 'the ADDED CiliumNode in the cache');
+    expect(w.changePending).toBe(true);
     await w.close();
     await w.close();
+    // The debounced onChange is cancelled, not left to fire: nothing is scheduled, nothing was called.
+    expect(w.changePending).toBe(false);
     await waitFor(() => fake!.openWatches() === 0, 'every watch closed');
-    await new Promise((r) => setTimeout(r, 800)); // longer than the debounce
+    expect(w.changePending).toBe(false);
     expect(calls).toHaveLength(1);
   });
 

@@ -482,10 +482,16 @@ export class KubeIpamWatch implements Lifecycle {
   }
 
   /** Stops every informer; safe before start and safe twice. */
+  /** Whether an onChange is scheduled (a debounced burst of events waits for it); never after close(). */
+  get changePending(): boolean {
+    return this.debounce !== undefined;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.debounce);
+    this.debounce = undefined;
     for (const r of this.resources) clearTimeout(r.retry);
     this.settleStart?.(new Error('kube watch closed before the first sync'));
     this.abort.abort();
