@@ -256,6 +256,21 @@ describe('IPAM sources: a file is applied whole or not at all', () => {
     }
   });
 
+  it('close() during the first settle wait ends it at once: the start finishes, no file is read, no state is built', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hie-settle-'));
+    const file = join(dir, 'cluster.yaml');
+    writeFileSync(file, truthPoolsYaml);
+    // Written just now, and settle and poll times far past the test's own timeout: only close() can end the wait.
+    const src = new IpamSources({ files: [file], filePollMs: 600_000, fileSettleMs: 600_000 });
+    src.start(signal);
+    expect(src.waitingFor()).toEqual([`the IPAM file ${file} to settle (unchanged for 600000 ms)`, 'a first IPAM state']);
+    await src.close();
+    await src.ready();
+    expect(src.rebuilds).toBe(0);
+    expect(src.store.snapshot).toBeUndefined();
+    expect(src.store.errorCount).toBe(0);
+  });
+
   it('reads a file only once it has settled: one written in chunks, with pauses shorter than fileSettleMs, is never read half-written', async () => {
     // An IpamConfig parses at every line boundary, so only the settle rule protects it.
     const { src, file } = cluster(truthConfigYaml, { pools: false });
