@@ -1,3 +1,4 @@
+import { FAMILY_V4, IpAddr, formatV4, formatV6, parseIpInto } from '../net/ip.js';
 import { hostPrefix, parsePrefix, prefixContains, type Prefix } from '../net/prefix.js';
 import type { IpamConfig } from './ipam-config.js';
 import { describeObject, type KubeObject } from './kube-object.js';
@@ -174,7 +175,7 @@ class Builder {
 
 function nodePodCidrs(o: KubeObject): Array<[string, string]> {
   const spec = o.spec;
-  const list: Array<[string, string]> = strings(get(spec, 'podCIDRs')).map((c, i) => [c, `spec.podCIDRs[${i}]`]);
+  const list: Array<[string, string]> = strings(get(spec, 'podCIDRs')).map((c, i) => [c, fieldAt(NODE_POD_CIDRS_FIELDS, i, (k) => `spec.podCIDRs[${k}]`)]);
   const single = get(spec, 'podCIDR');
   if (list.length === 0 && typeof single === 'string' && single !== '') list.push([single, 'spec.podCIDR']);
   const ann = o.metadata?.annotations ?? {};
@@ -276,14 +277,98 @@ type PoolEffect = readonly [name: string, origin: string, draining: boolean];
 
 /** What a translation of one node's objects found per node name, for the objects of that name translated after them. */
 interface NameState {
-  addrKeys: Set<string>;
+  addrKeys: TextSet;
   /** Current allocations by CIDR text. */
-  allocs: Map<string, Allocation>;
-  formerKeys: Set<string>;
+  allocs: TextMap<Allocation>;
+  formerKeys: TextSet;
   /** The podCIDRs of the last CiliumNode of that name. */
-  podCidrSet: Set<string> | undefined;
+  podCidrs: readonly CidrIn[] | undefined;
 }
-const newNameState = (): NameState => ({ addrKeys: new Set(), allocs: new Map(), formerKeys: new Set(), podCidrSet: undefined });
+const newNameState = (): NameState => ({ addrKeys: new TextSet(), allocs: new TextMap(), formerKeys: new TextSet(), podCidrs: undefined });
+const hasPodCidr = (list: readonly CidrIn[] | undefined, text: string): boolean => list !== undefined && list.some((c) => c.pfx.text === text);
+
+/** Texts a set or map holds as a plain array before it turns into a hashed one (a node name holds a handful; an ENI node's pool a few hundred). */
+const SMALL_TEXT_MAX = 16;
+
+/** A set of texts: an array while small (cheaper to make than a Set, which a translation made four of per node). */
+class TextSet {
+  private list: string[] | undefined;
+  private set: Set<string> | undefined;
+
+  has(k: string): boolean {
+    if (this.set !== undefined) return this.set.has(k);
+    const l = this.list;
+    if (l !== undefined) for (let i = 0; i < l.length; i++) if (l[i] === k) return true;
+    return false;
+  }
+
+  add(k: string): void {
+    if (this.set !== undefined) this.set.add(k);
+    else if (!this.has(k)) {
+      const l = (this.list ??= []);
+      l.push(k);
+      if (l.length > SMALL_TEXT_MAX) {
+        this.set = new Set(l);
+        this.list = undefined;
+      }
+    }
+  }
+}
+
+/** A map from texts: two arrays while small, a Map beyond SMALL_TEXT_MAX. */
+class TextMap<V> {
+  private keys: string[] | undefined;
+  private vals: V[] | undefined;
+  private map: Map<string, V> | undefined;
+
+  private at(k: string): number {
+    const l = this.keys;
+    if (l !== undefined) for (let i = 0; i < l.length; i++) if (l[i] === k) return i;
+    return -1;
+  }
+
+  has(k: string): boolean {
+    return this.map !== undefined ? this.map.has(k) : this.at(k) >= 0;
+  }
+
+  get(k: string): V | undefined {
+    if (this.map !== undefined) return this.map.get(k);
+    const i = this.at(k);
+    return i >= 0 ? this.vals![i] : undefined;
+  }
+
+  set(k: string, v: V): void {
+    if (this.map !== undefined) {
+      this.map.set(k, v);
+      return;
+    }
+    const i = this.at(k);
+    if (i >= 0) {
+      this.vals![i] = v;
+      return;
+    }
+    const keys = (this.keys ??= []);
+    const vals = (this.vals ??= []);
+    keys.push(k);
+    vals.push(v);
+    if (keys.length > SMALL_TEXT_MAX) {
+      this.map = new Map(keys.map((key, j) => [key, vals[j]!]));
+      this.keys = this.vals = undefined;
+    }
+  }
+
+  delete(k: string): void {
+    if (this.map !== undefined) {
+      this.map.delete(k);
+      return;
+    }
+    const i = this.at(k);
+    if (i >= 0) {
+      this.keys!.splice(i, 1);
+      this.vals!.splice(i, 1);
+    }
+  }
+}
 
 /** Per node name, across translations. */
 interface NameSlot {
@@ -318,13 +403,41 @@ interface Out {
   usedGen: number;
   pos: number;
 }
-const newOut = (node: string, mode: IpamMode): Out => ({ node, addrs: [], allocs: [], former: [], problems: [], effects: [], used: undefined, mode, poolSig: undefined, state: undefined, checks: [], cacheable: true, usedGen: 0, pos: 0 });
+/** The empty list every out starts with in its rarely used fields (replaced, never pushed into: see pushTo). */
+const NONE: never[] = [];
+Object.freeze(NONE);
+const newOut = (node: string, mode: IpamMode): Out => ({ node, addrs: NONE, allocs: [], former: NONE, problems: NONE, effects: NONE, used: undefined, mode, poolSig: undefined, state: undefined, checks: NONE, cacheable: true, usedGen: 0, pos: 0 });
 
-interface AddrIn {
-  type: NodeAddressType;
-  ip: Prefix;
-  origin: string;
+/** Appends to one of an out's lists, giving it a list of its own first if it has the shared empty one. */
+function pushTo<K extends 'former' | 'effects' | 'checks'>(out: Out, key: K, v: Out[K][number]): void {
+  let list = out[key] as unknown[];
+  if (list === NONE) {
+    list = [];
+    (out as unknown as Record<K, unknown[]>)[key] = list;
+  }
+  list.push(v);
 }
+
+/**
+ * The derived addresses `keep` accepts (it records what it accepts), each
+ * the previous out's equal entry when it has one: the derived list itself
+ * when that is every one of them as they are (no copy per object).
+ */
+function keptAddrs(addrs: NodeAddress[], prev: Out | undefined, keep: (text: string) => boolean): NodeAddress[] {
+  let out: NodeAddress[] | undefined;
+  for (let i = 0; i < addrs.length; i++) {
+    const a = addrs[i]!;
+    if (!keep(a.ip.text)) {
+      out ??= addrs.slice(0, i);
+      continue;
+    }
+    const r = reuseAddr(prev, a);
+    if (r !== a) out ??= addrs.slice(0, i);
+    if (out !== undefined) out.push(r);
+  }
+  return out ?? addrs;
+}
+
 interface CidrIn {
   pfx: Prefix;
   origin: string;
@@ -337,7 +450,8 @@ interface CnDerived {
   slot: NameSlot;
   whereText: string;
   since: string | undefined;
-  addrs: AddrIn[];
+  /** The object's node addresses (the entries themselves, unless an equal one of the previous version is reused). */
+  addrs: NodeAddress[];
   podCidrRaw: string[];
   podKey: string | undefined;
   podCidrs: CidrIn[];
@@ -359,7 +473,8 @@ interface NodeDerived {
   node: string;
   slot: NameSlot;
   since: string | undefined;
-  addrs: AddrIn[];
+  /** The object's node addresses (the entries themselves, unless an equal one of the previous version is reused). */
+  addrs: NodeAddress[];
   rawCidrs: string[];
   podKey: string | undefined;
   podCidrs: CidrIn[];
@@ -387,6 +502,78 @@ interface SvcDerived {
 
 const CRD_LIKE: readonly IpamMode[] = ['crd', 'eni', 'azure', 'alibabacloud'];
 
+/**
+ * Prefixes made on the translation path, cheaper than net/prefix's (a
+ * translation of 5,000 nodes makes 40,000): an IPv4 prefix's `v6` is one
+ * shared all-zero array (read-only, as Prefix says), an IPv6 prefix's words
+ * a view into a slab of PREFIX_SLAB_WORDS words (a Uint32Array of its own costs 235 bytes, a view about 100).
+ * Same fields, same values, same text as parsePrefix/hostPrefix give; a text
+ * they would refuse, or one only ipaddr.js decides (a zone, `%`), goes through them
+ * (so errors read the same).
+ */
+const SHARED_V4_WORDS: Readonly<Uint32Array> = new Uint32Array(4);
+const PREFIX_SLAB_WORDS = 4096;
+let slab = new Uint32Array(PREFIX_SLAB_WORDS);
+let slabAt = 0;
+const fastScratch = new IpAddr();
+/** Parsed-text limit of the fast path: longer texts (padded IPv6) go through net/prefix. */
+const FAST_TEXT_MAX = 45;
+const IPV4_BITS = 32;
+const IPV6_BITS = 128;
+const MAPPED_V4_OFFSET = 96;
+
+function v6Words(w: ArrayLike<number>, bits: number): Uint32Array {
+  if (slabAt === PREFIX_SLAB_WORDS) {
+    slab = new Uint32Array(PREFIX_SLAB_WORDS);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + 4);
+  slabAt += 4;
+  for (let k = 0; k < 4; k++) {
+    const keep = Math.max(0, Math.min(32, bits - 32 * k));
+    out[k] = keep === 0 ? 0 : keep === 32 ? w[k]! : (w[k]! & (0xffffffff << (32 - keep))) >>> 0;
+  }
+  return out;
+}
+
+function madePrefix(a: IpAddr, bits: number): Prefix {
+  if (a.family === FAMILY_V4) {
+    const v4 = bits === 0 ? 0 : (a.v4 & (0xffffffff << (IPV4_BITS - bits))) >>> 0;
+    return Object.freeze({ family: 4 as const, bits, v4, v6: SHARED_V4_WORDS, text: `${formatV4(v4)}/${bits}` });
+  }
+  const v6 = v6Words(a.v6, bits);
+  return Object.freeze({ family: 6 as const, bits, v4: 0, v6, text: `${formatV6(v6)}/${bits}` });
+}
+
+/** hostPrefix(text), made as above. */
+function fastHostPrefix(text: string): Prefix {
+  const t = text.trim();
+  if (t.length > FAST_TEXT_MAX || !parseIpInto(t, fastScratch)) return hostPrefix(text);
+  return madePrefix(fastScratch, fastScratch.family === FAMILY_V4 ? IPV4_BITS : IPV6_BITS);
+}
+
+/** parsePrefix(text), made as above. */
+function fastParsePrefix(text: string): Prefix {
+  const s = text.trim();
+  const slash = s.lastIndexOf('/');
+  const lenLength = s.length - slash - 1;
+  if (slash < 0 || lenLength < 1 || lenLength > 3 || slash > FAST_TEXT_MAX || s.includes('%')) return parsePrefix(text);
+  let bits = 0;
+  for (let i = slash + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return parsePrefix(text);
+    bits = bits * 10 + c;
+  }
+  const addrText = s.slice(0, slash);
+  if (!parseIpInto(addrText, fastScratch)) return parsePrefix(text);
+  if (fastScratch.family === FAMILY_V4 && addrText.includes(':')) {
+    if (bits < MAPPED_V4_OFFSET || bits > IPV6_BITS) return parsePrefix(text);
+    bits -= MAPPED_V4_OFFSET;
+  }
+  if (bits > (fastScratch.family === FAMILY_V4 ? IPV4_BITS : IPV6_BITS)) return parsePrefix(text);
+  return madePrefix(fastScratch, bits);
+}
+
 /** Parses with the cache, reporting a failure into `problems`. */
 function cidrOf(cache: PrefixCache, text: unknown, where: string, field: string, problems: IpamProblem[]): Prefix | undefined {
   if (typeof text !== 'string') {
@@ -397,7 +584,7 @@ function cidrOf(cache: PrefixCache, text: unknown, where: string, field: string,
   let got = cache.cidrs.get(text);
   if (got === undefined) {
     try {
-      got = parsePrefix(text);
+      got = fastParsePrefix(text);
     } catch (e) {
       got = (e as Error).message.replace(/^invalid CIDR "[^"]*": /, 'invalid CIDR: ');
     }
@@ -416,7 +603,7 @@ function ipOf(cache: PrefixCache, text: unknown, where: string, field: string, p
   let got = cache.ips.get(text);
   if (got === undefined) {
     try {
-      got = hostPrefix(text);
+      got = fastHostPrefix(text);
     } catch {
       got = 'invalid IP address';
     }
@@ -765,29 +952,34 @@ export class IpamTranslator {
     const pA: IpamProblem[] = [];
     const pB: IpamProblem[] = [];
     const pP: IpamProblem[] = [];
-    const addrs: AddrIn[] = [];
+    // Origins are this prefix and a field name made once per index (one string per entry, not three).
+    const pre = `${whereText} `;
+    const addrs: NodeAddress[] = [];
     const addr = (type: NodeAddressType, ip: unknown, field: string) => {
       const p = ipOf(c, ip, whereText, field, pA);
-      if (p) addrs.push({ type, ip: p, origin: `${whereText} ${field}` });
+      if (p) addrs.push({ node, type, ip: p, origin: pre + field });
     };
     const list = get(spec, 'addresses');
     if (Array.isArray(list)) {
-      list.forEach((a, i) => {
+      for (let i = 0; i < list.length; i++) {
+        const a: unknown = list[i];
         const type = get(a, 'type');
-        if (type === 'InternalIP' || type === 'ExternalIP' || type === 'CiliumInternalIP') addr(type, get(a, 'ip'), `spec.addresses[${i}].ip`);
-      });
+        if (type === 'InternalIP' || type === 'ExternalIP' || type === 'CiliumInternalIP') addr(type, get(a, 'ip'), fieldAt(CN_ADDRESS_FIELDS, i, (k) => `spec.addresses[${k}].ip`));
+      }
     }
-    for (const fam of ['ipv4', 'ipv6']) {
-      addr('HealthIP', get(spec, 'health', fam), `spec.health.${fam}`);
-      addr('IngressIP', get(spec, 'ingress', fam), `spec.ingress.${fam}`);
+    const health = get(spec, 'health');
+    const ingress = get(spec, 'ingress');
+    for (const [fam, healthField, ingressField] of CN_FAMILY_FIELDS) {
+      addr('HealthIP', get(health, fam), healthField);
+      addr('IngressIP', get(ingress, fam), ingressField);
     }
     const podCidrRaw = strings(get(spec, 'ipam', 'podCIDRs'));
     const podCidrs: CidrIn[] = [];
-    podCidrRaw.forEach((t, i) => {
-      const field = `spec.ipam.podCIDRs[${i}]`;
-      const pfx = cidrOf(c, t, whereText, field, pA);
-      if (pfx) podCidrs.push({ pfx, field, origin: `${whereText} ${field}` });
-    });
+    for (let i = 0; i < podCidrRaw.length; i++) {
+      const field = fieldAt(CN_POD_CIDR_FIELDS, i, (k) => `spec.ipam.podCIDRs[${k}]`);
+      const pfx = cidrOf(c, podCidrRaw[i], whereText, field, pA);
+      if (pfx) podCidrs.push({ pfx, field, origin: pre + field });
+    }
     const allocatedList = get(spec, 'ipam', 'pools', 'allocated');
     const allocated: CnDerived['allocated'] = [];
     if (Array.isArray(allocatedList)) {
@@ -849,25 +1041,27 @@ export class IpamTranslator {
     const node = obj.metadata?.name ?? '';
     const whereText = `${describeObject(obj)} (${where})`;
     const problems: IpamProblem[] = [];
-    const addrs: AddrIn[] = [];
+    const pre = `${whereText} `;
+    const addrs: NodeAddress[] = [];
     const addr = (type: NodeAddressType, ip: unknown, field: string) => {
       const p = ipOf(c, ip, whereText, field, problems);
-      if (p) addrs.push({ type, ip: p, origin: `${whereText} ${field}` });
+      if (p) addrs.push({ node, type, ip: p, origin: pre + field });
     };
     const list = get(obj.status, 'addresses');
     if (Array.isArray(list)) {
-      list.forEach((a, i) => {
+      for (let i = 0; i < list.length; i++) {
+        const a: unknown = list[i];
         const type = get(a, 'type');
-        if (type === 'InternalIP' || type === 'ExternalIP') addr(type, get(a, 'address'), `status.addresses[${i}].address`);
-      });
+        if (type === 'InternalIP' || type === 'ExternalIP') addr(type, get(a, 'address'), fieldAt(NODE_ADDRESS_FIELDS, i, (k) => `status.addresses[${k}].address`));
+      }
     }
-    const ann = obj.metadata?.annotations ?? {};
-    for (const [key, type] of NODE_ANNOTATION_ADDRESSES) addr(type, ann[key], `metadata.annotations["${key}"]`);
+    const ann = obj.metadata?.annotations;
+    if (ann !== undefined) for (const [key, type, field] of NODE_ANNOTATION_ADDRESSES) addr(type, ann[key], field);
     const raw = nodePodCidrs(obj);
     const podCidrs: CidrIn[] = [];
     for (const [t, field] of raw) {
       const pfx = cidrOf(c, t, whereText, field, problems);
-      if (pfx) podCidrs.push({ pfx, field, origin: `${whereText} ${field}` });
+      if (pfx) podCidrs.push({ pfx, field, origin: pre + field });
     }
     return { where, node, slot: this.slot(node), since: obj.metadata?.creationTimestamp, addrs, rawCidrs: raw.map(([t]) => t), podKey: undefined, podCidrs, problems, out: undefined };
   }
@@ -909,14 +1103,12 @@ export class IpamTranslator {
     out.state = st;
     const node = d.node;
     let usesPools = false;
-    for (const a of d.addrs) {
-      if (st.addrKeys.has(a.ip.text)) continue;
-      st.addrKeys.add(a.ip.text);
-      out.addrs.push(reuseAddr(prev, node, a));
-    }
-    out.problems.push(...d.problemsA);
-    const seen = new Set<string>();
-    st.podCidrSet = seen;
+    out.addrs = keptAddrs(d.addrs, prev, (k) => {
+      if (st.addrKeys.has(k)) return false;
+      st.addrKeys.add(k);
+      return true;
+    });
+    st.podCidrs = d.podCidrs;
     const alloc = (pool: string, c: CidrIn) => {
       const k = c.pfx.text;
       if (st.allocs.has(k)) return;
@@ -927,30 +1119,29 @@ export class IpamTranslator {
     const former = (pool: string, c: CidrIn, reason: string) => {
       if (st.formerKeys.has(c.pfx.text)) return;
       st.formerKeys.add(c.pfx.text);
-      out.former.push(reuseFormer(prev, node, pool, c.pfx, reason, c.origin, b.nowIso));
+      pushTo(out, 'former', reuseFormer(prev, node, pool, c.pfx, reason, c.origin, b.nowIso));
     };
     for (const c of d.podCidrs) {
-      seen.add(c.pfx.text);
       if (mode === 'cluster-pool' || mode === 'kubernetes') alloc(mode === 'cluster-pool' ? 'default' : 'kubernetes', c);
       else if (mode === 'multi-pool') {
         usesPools = true;
         const pool = b.poolContaining(c.pfx)?.name ?? 'cluster-pool';
-        out.effects.push([pool, 'cluster-pool IPAM before multi-pool', true]);
+        pushTo(out, 'effects', [pool, 'cluster-pool IPAM before multi-pool', true]);
         former(pool, c, 'legacy CiliumNode spec.ipam.podCIDRs after the switch to multi-pool');
       }
     }
     for (const c of d.allocated) alloc(c.pool, c);
-    if (d.ipPoolIsObj && CRD_LIKE.includes(mode)) {
-      out.problems.push(...d.ipPoolProblems);
-      for (const c of d.ipPool) alloc(mode, c);
-    }
+    const withPool = d.ipPoolIsObj && CRD_LIKE.includes(mode);
+    if (withPool) for (const c of d.ipPool) alloc(mode, c);
     out.used = d.used;
-    out.problems.push(...d.problemsB);
+    if (d.problemsA.length + d.problemsB.length + (withPool ? d.ipPoolProblems.length : 0) > 0) {
+      out.problems = [...d.problemsA, ...(withPool ? d.ipPoolProblems : []), ...d.problemsB];
+    }
     for (const c of d.released) {
       st.allocs.delete(c.pfx.text);
       usesPools = true;
       const pool = b.poolContaining(c.pfx)?.name ?? (mode === 'cluster-pool' ? 'default' : 'cluster-pool');
-      out.effects.push([pool, 'cluster-pool IPAM', false]);
+      pushTo(out, 'effects', [pool, 'cluster-pool IPAM', false]);
       former(pool, c, 'marked released in CiliumNode status.ipam.pod-cidrs');
     }
     if (d.released.length > 0) out.allocs = out.allocs.filter((a) => st.allocs.get(a.cidr.text) === a);
@@ -964,12 +1155,11 @@ export class IpamTranslator {
     const out = newOut(d.node, mode);
     out.state = base;
     const node = d.node;
-    for (const a of d.addrs) {
-      const k = a.ip.text;
-      if (base?.addrKeys.has(k) || acc.addrKeys.has(k)) continue;
+    out.addrs = keptAddrs(d.addrs, prev, (k) => {
+      if (base?.addrKeys.has(k) || acc.addrKeys.has(k)) return false;
       acc.addrKeys.add(k);
-      out.addrs.push(reuseAddr(prev, node, a));
-    }
+      return true;
+    });
     out.problems = d.problems;
     for (const c of d.podCidrs) {
       const k = c.pfx.text;
@@ -978,15 +1168,15 @@ export class IpamTranslator {
         const a = reuseAlloc(prev, node, 'kubernetes', c.pfx, c.origin, d.since);
         acc.allocs.set(k, a);
         out.allocs.push(a);
-      } else if (mode !== 'delegated-plugin' && !base?.podCidrSet?.has(k)) {
+      } else if (mode !== 'delegated-plugin' && !hasPodCidr(base?.podCidrs, k)) {
         const held = isAllocated(k);
-        out.checks.push([k, held]);
+        pushTo(out, 'checks', [k, held]);
         if (held) continue;
         // Host-scope CIDRs the node kept after the switch away from kubernetes IPAM.
-        out.effects.push(['kubernetes', 'kubernetes host-scope IPAM before the switch', true]);
+        pushTo(out, 'effects', ['kubernetes', 'kubernetes host-scope IPAM before the switch', true]);
         if (base?.formerKeys.has(k) || acc.formerKeys.has(k)) continue;
         acc.formerKeys.add(k);
-        out.former.push(reuseFormer(prev, node, 'kubernetes', c.pfx, `legacy Node ${c.field} from kubernetes host-scope IPAM after the switch to ${mode}`, c.origin, nowIso));
+        pushTo(out, 'former', reuseFormer(prev, node, 'kubernetes', c.pfx, `legacy Node ${c.field} from kubernetes host-scope IPAM after the switch to ${mode}`, c.origin, nowIso));
       }
     }
     return out;
@@ -1419,12 +1609,22 @@ function kindCode(o: KubeObject): number {
   }
 }
 
-const NODE_ANNOTATION_ADDRESSES = [
-  ['network.cilium.io/ipv4-cilium-host', 'CiliumInternalIP'],
-  ['network.cilium.io/ipv6-cilium-host', 'CiliumInternalIP'],
-  ['network.cilium.io/ipv4-health-ip', 'HealthIP'],
-  ['network.cilium.io/ipv6-health-ip', 'HealthIP'],
-] as const;
+const NODE_ANNOTATION_ADDRESSES = (
+  [
+    ['network.cilium.io/ipv4-cilium-host', 'CiliumInternalIP'],
+    ['network.cilium.io/ipv6-cilium-host', 'CiliumInternalIP'],
+    ['network.cilium.io/ipv4-health-ip', 'HealthIP'],
+    ['network.cilium.io/ipv6-health-ip', 'HealthIP'],
+  ] as const
+).map(([key, type]) => [key, type, `metadata.annotations["${key}"]`] as const);
+
+/** Field names by index, made once (the same string for every object). */
+const CN_ADDRESS_FIELDS: string[] = [];
+const CN_POD_CIDR_FIELDS: string[] = [];
+const NODE_ADDRESS_FIELDS: string[] = [];
+const NODE_POD_CIDRS_FIELDS: string[] = [];
+const CN_FAMILY_FIELDS = (['ipv4', 'ipv6'] as const).map((fam) => [fam, `spec.health.${fam}`, `spec.ingress.${fam}`] as const);
+const fieldAt = (table: string[], i: number, make: (i: number) => string): string => (table[i] ??= make(i));
 
 function countDown(m: Map<string, number>, k: string): void {
   const n = (m.get(k) ?? 0) - 1;
@@ -1432,9 +1632,9 @@ function countDown(m: Map<string, number>, k: string): void {
   else m.set(k, n);
 }
 
-function reuseAddr(prev: Out | undefined, node: string, a: AddrIn): NodeAddress {
+function reuseAddr(prev: Out | undefined, a: NodeAddress): NodeAddress {
   if (prev) for (const x of prev.addrs) if (x.ip.text === a.ip.text && x.type === a.type && x.origin === a.origin) return x;
-  return { node, type: a.type, ip: a.ip, origin: a.origin };
+  return a;
 }
 
 function reuseAlloc(prev: Out | undefined, node: string, pool: string, cidr: Prefix, origin: string, since: string | undefined): Allocation {
