@@ -197,3 +197,58 @@ describe('IPAM translation memoised per object', () => {
     expect(same.state.endpoints).toBe(after.state.endpoints);
   });
 });
+
+describe('prefixes made on the translation path', () => {
+  // Texts net/prefix takes, refuses, or leaves to ipaddr.js: the translation must give the same prefix (fields and text) or the same problem.
+  const cidrs = ['10.1.2.0/24', '10.1.2.3/24', ' 10.9.0.0/16 ', '0.0.0.0/0', '10.0.0.0/32', '10.0.0.0/33', '10.0.0/8', '010.1.0.0/16', '10.1.0.0/', '10.1.0.0/1x', '10.1.0.0/0024', '/24',
+    'fd00:10:244:1::/64', 'FD00:10::/48', 'fd00::1/128', 'fd00::/129', '::/0', '::ffff:10.1.2.0/120', '::ffff:10.1.2.0/95', '::ffff:0a01:0200/120', 'fe80::1%eth0/64', '1:2:3:4:5:6:7:8/64', '1::2::3/64', 'fd00:0000:0000:0000:0000:0000:0000:0001/128', 'x/24'];
+  const ips = ['10.0.0.1', ' 10.0.0.2', '10.0.0.256', '1.2.3', 'fd00::5', 'FD00::A', '::ffff:10.0.0.9', 'fe80::1%eth0', 'fd00:0000:0000:0000:0000:0000:0000:0001', 'nope', '::'];
+  const cn = (name: string, podCIDRs: string[], addresses: string[]): KubeObject => ({
+    kind: 'CiliumNode',
+    metadata: { name },
+    spec: { addresses: addresses.map((ip) => ({ type: 'InternalIP', ip })), ipam: { podCIDRs } },
+  });
+  const plain = (p: { family: number; bits: number; v4: number; v6: ArrayLike<number>; text: string }) => ({ family: p.family, bits: p.bits, v4: p.v4, v6: p.family === 6 ? Array.from(p.v6) : [0, 0, 0, 0], text: p.text });
+
+  it('gives the prefixes and problems net/prefix gives, for every text', async () => {
+    const { parsePrefix, hostPrefix } = await import('../src/net/prefix.js');
+    const objects = [ciliumConfig('cluster-pool'), ...cidrs.map((c, i) => cn(`c${i}`, [c], [])), ...ips.map((ip, i) => cn(`a${i}`, [], [ip]))];
+    const { state, problems } = new IpamTranslator().translate({ groups: [{ where: 'test', objects }], now: new Date(T0) });
+    let expectedProblems = 0;
+    cidrs.forEach((c, i) => {
+      const got = state.allocations.filter((a) => a.node === `c${i}`);
+      let want;
+      try {
+        want = parsePrefix(c);
+      } catch (e) {
+        want = (e as Error).message.replace(/^invalid CIDR "[^"]*": /, 'invalid CIDR: ');
+      }
+      if (typeof want === 'string') {
+        expectedProblems++;
+        expect(got, c).toHaveLength(0);
+        expect(problems.filter((p) => p.where.includes(`CiliumNode c${i} `)).map((p) => p.message), c).toEqual([want]);
+      } else {
+        expect(got.map((a) => plain(a.cidr)), c).toEqual([plain(want)]);
+      }
+    });
+    ips.forEach((ip, i) => {
+      const got = state.nodeAddresses.filter((a) => a.node === `a${i}`);
+      let want;
+      try {
+        want = hostPrefix(ip);
+      } catch {
+        want = 'invalid IP address';
+      }
+      if (typeof want === 'string') {
+        expectedProblems++;
+        expect(got, ip).toHaveLength(0);
+        expect(problems.filter((p) => p.where.includes(`CiliumNode a${i} `)).map((p) => p.message), ip).toEqual([want]);
+      } else {
+        expect(got.map((a) => plain(a.ip)), ip).toEqual([plain(want)]);
+      }
+    });
+    expect(problems).toHaveLength(expectedProblems);
+    // Each prefix is immutable, as net/prefix's are.
+    expect(state.allocations.every((a) => Object.isFrozen(a.cidr))).toBe(true);
+  });
+});
