@@ -252,3 +252,25 @@ describe('prefixes made on the translation path', () => {
     expect(state.allocations.every((a) => Object.isFrozen(a.cidr))).toBe(true);
   });
 });
+
+describe('the parsed-CIDR cache across changes', () => {
+  it('keeps every CIDR the cluster still uses after one object changes (it used to forget them all once the cache held more than 1,024)', () => {
+    const NODES = 600;
+    const node = (n: number, gen: number): KubeObject => ({
+      kind: 'CiliumNode',
+      metadata: { name: `n${n}` },
+      spec: { ipam: { podCIDRs: [`10.${gen}.${n >> 8}.${n & 255}/32`, `fd00:${gen}::${n.toString(16)}/128`] } },
+    });
+    const objects = [ciliumConfig('cluster-pool'), ...Array.from({ length: NODES }, (_, n) => node(n, 0))];
+    const t = new IpamTranslator();
+    const translate = () => t.translate({ groups: [{ where: 'test', objects: [...objects] }], now: new Date(T0) });
+    translate();
+    // Two CIDRs per node and the ConfigMap's two.
+    expect(t.cache.cidrs.size).toBe(2 * NODES + 2);
+    objects[1] = node(0, 1);
+    const { state } = translate();
+    expect(state.allocations).toHaveLength(2 * NODES);
+    // The changed node's two new CIDRs join the others.
+    expect(t.cache.cidrs.size).toBe(2 * NODES + 4);
+  });
+});
