@@ -538,20 +538,31 @@ function v6Words(w: ArrayLike<number>, bits: number): Uint32Array {
   return out;
 }
 
-function madePrefix(a: IpAddr, bits: number): Prefix {
-  if (a.family === FAMILY_V4) {
-    const v4 = bits === 0 ? 0 : (a.v4 & (0xffffffff << (IPV4_BITS - bits))) >>> 0;
-    return Object.freeze({ family: 4 as const, bits, v4, v6: SHARED_V4_WORDS, text: `${formatV4(v4)}/${bits}` });
-  }
-  const v6 = v6Words(a.v6, bits);
-  return Object.freeze({ family: 6 as const, bits, v4: 0, v6, text: `${formatV6(v6)}/${bits}` });
+/**
+ * The prefix of `bits` holding `a`. Its text is canonical; when the text it
+ * was parsed from (`given`: the address, or the whole CIDR when `whole`) is
+ * already that, the given string is kept (a formatted one is a tree of
+ * concatenations that outweighs the rest of the prefix).
+ */
+function madePrefix(a: IpAddr, bits: number, given: string, whole: boolean): Prefix {
+  const v4 = a.family === FAMILY_V4 ? (bits === 0 ? 0 : (a.v4 & (0xffffffff << (IPV4_BITS - bits))) >>> 0) : 0;
+  const v6 = a.family === FAMILY_V4 ? SHARED_V4_WORDS : v6Words(a.v6, bits);
+  const addr = a.family === FAMILY_V4 ? formatV4(v4) : formatV6(v6);
+  let text: string;
+  if (whole) {
+    text = `${addr}/${bits}`;
+    if (text === given) text = given;
+  } else text = (addr === given ? given : addr) + (bits === IPV4_BITS ? HOST_V4_SUFFIX : bits === IPV6_BITS ? HOST_V6_SUFFIX : `/${bits}`);
+  return Object.freeze({ family: a.family === FAMILY_V4 ? (4 as const) : (6 as const), bits, v4, v6, text });
 }
+const HOST_V4_SUFFIX = `/${IPV4_BITS}`;
+const HOST_V6_SUFFIX = `/${IPV6_BITS}`;
 
 /** hostPrefix(text), made as above. */
 function fastHostPrefix(text: string): Prefix {
   const t = text.trim();
   if (t.length > FAST_TEXT_MAX || !parseIpInto(t, fastScratch)) return hostPrefix(text);
-  return madePrefix(fastScratch, fastScratch.family === FAMILY_V4 ? IPV4_BITS : IPV6_BITS);
+  return madePrefix(fastScratch, fastScratch.family === FAMILY_V4 ? IPV4_BITS : IPV6_BITS, t, false);
 }
 
 /** parsePrefix(text), made as above. */
@@ -573,7 +584,7 @@ function fastParsePrefix(text: string): Prefix {
     bits -= MAPPED_V4_OFFSET;
   }
   if (bits > (fastScratch.family === FAMILY_V4 ? IPV4_BITS : IPV6_BITS)) return parsePrefix(text);
-  return madePrefix(fastScratch, bits);
+  return madePrefix(fastScratch, bits, s, true);
 }
 
 /** Parses with the cache, reporting a failure into `problems`. */
