@@ -274,3 +274,25 @@ describe('the parsed-CIDR cache across changes', () => {
     expect(t.cache.cidrs.size).toBe(2 * NODES + 4);
   });
 });
+
+describe('states the translator handed out', () => {
+  it('never change when a later translation adds our config entries or draining pools', () => {
+    const objects: KubeObject[] = [ciliumConfig('cluster-pool'), ...[0, 1, 2].map((n) => ({ kind: 'CiliumNode', metadata: { name: `n${n}` }, spec: { addresses: [{ type: 'InternalIP', ip: `192.168.0.${n}` }], ipam: { podCIDRs: [`10.0.${n}.0/24`] } } }) as KubeObject)];
+    const config = (k: number) => [{ where: 'ipam.yaml', config: { nodes: [{ name: `extra${k}`, addresses: [{ type: 'InternalIP' as const, ip: `192.168.9.${k}` }], allocations: [{ pool: 'default', cidrs: [`10.0.${100 + k}.0/24`] }] }] } }];
+    const t = new IpamTranslator();
+    const translate = (k: number) => t.translate({ groups: [{ where: 'test', objects: [...objects] }], configs: config(k), now: new Date(T0) });
+    const first = translate(1).state;
+    const counts = () => [first.nodeAddresses.length, first.allocations.length, first.former.length];
+    // Three nodes' entries and the config's one of each.
+    expect(counts()).toEqual([4, 4, 0]);
+    // The same objects, another config node.
+    const second = translate(2).state;
+    expect(counts()).toEqual([4, 4, 0]);
+    expect(second.allocations.map((a) => a.node)).toEqual(['n0', 'n1', 'n2', 'extra2']);
+    objects[2] = { ...objects[2]!, spec: { ipam: { podCIDRs: ['10.0.50.0/24'] } } };
+    const third = translate(3).state;
+    expect(counts()).toEqual([4, 4, 0]);
+    expect(second.allocations.map((a) => a.node)).toEqual(['n0', 'n1', 'n2', 'extra2']);
+    expect(third).toEqual(stateFromObjects({ objects: objects.map((obj) => ({ obj, where: 'test' })), configs: config(3), now: new Date(T0) }).state);
+  });
+});

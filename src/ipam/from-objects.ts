@@ -92,6 +92,7 @@ class Builder {
   readonly state = emptyState();
   private readonly poolByName = new Map<string, Pool>();
   private indexes: { addrs: Set<string>; allocs: Set<string>; former: Set<string> } | undefined;
+  private owned = false;
   /** Hands back an equal entry of the previous translation instead of `e` (ignoring a `releasedAt` stamped now when `stamped`). */
   reuse: <T extends { origin: string }>(e: T, stamped: boolean) => T = (e) => e;
 
@@ -128,6 +129,16 @@ class Builder {
     return p;
   }
 
+  /** The state's entry lists are the translator's kept ones (never written) until an entry is added here: then copies. */
+  private own(): void {
+    if (this.owned) return;
+    this.owned = true;
+    const s = this.state;
+    s.nodeAddresses = s.nodeAddresses.slice();
+    s.allocations = s.allocations.slice();
+    s.former = s.former.slice();
+  }
+
   private index(): { addrs: Set<string>; allocs: Set<string>; former: Set<string> } {
     if (!this.indexes) {
       const s = this.state;
@@ -147,6 +158,7 @@ class Builder {
     const keys = this.index().addrs;
     if (keys.has(key)) return;
     keys.add(key);
+    this.own();
     this.state.nodeAddresses.push(this.reuse({ node, type, ip: p, origin: `${where} ${field}` }, false));
   }
 
@@ -155,6 +167,7 @@ class Builder {
     const keys = this.index().allocs;
     if (keys.has(key)) return;
     keys.add(key);
+    this.own();
     this.state.allocations.push(this.reuse(a, false));
   }
 
@@ -163,6 +176,7 @@ class Builder {
     const keys = this.index().former;
     if (keys.has(key)) return;
     keys.add(key);
+    this.own();
     this.state.former.push(this.reuse(f, stamped));
   }
 
@@ -406,6 +420,37 @@ interface Out {
 const NONE: never[] = [];
 Object.freeze(NONE);
 const newOut = (node: string, mode: IpamMode): Out => ({ node, addrs: NONE, allocs: [], former: NONE, problems: NONE, effects: NONE, used: undefined, mode, poolSig: undefined, state: undefined, checks: NONE, cacheable: true, usedGen: 0, pos: 0 });
+
+/** One of the state's lists: the last one copied, the changed objects' entries written over at their offsets (same counts as before). */
+function patched<T>(lastList: readonly T[], offsets: Int32Array, changed: readonly number[], outAt: (i: number) => Out, of: (o: Out) => readonly T[]): { list: T[]; offsets: Int32Array } {
+  let same = true;
+  for (let c = 0; c < changed.length && same; c++) {
+    const entries = of(outAt(changed[c]!));
+    const o = offsets[changed[c]!]!;
+    for (let k = 0; k < entries.length; k++) if (lastList[o + k] !== entries[k]) same = false;
+  }
+  // The same entries: the last list itself (published lists are frozen, so sharing one is safe).
+  if (same) return { list: lastList as T[], offsets };
+  const list = lastList.slice();
+  for (const i of changed) {
+    const entries = of(outAt(i));
+    const o = offsets[i]!;
+    for (let k = 0; k < entries.length; k++) list[o + k] = entries[k]!;
+  }
+  return { list, offsets };
+}
+
+/** One of the state's lists written by index (`total` entries from `n` objects), with each object's offset. */
+function written<T>(n: number, total: number, outAt: (i: number) => Out, of: (o: Out) => readonly T[]): { list: T[]; offsets: Int32Array } {
+  const list = new Array<T>(total);
+  const offsets = new Int32Array(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    offsets[i] = at;
+    for (const e of of(outAt(i))) list[at++] = e;
+  }
+  return { list, offsets };
+}
 
 /** A list kept for as long as its object stays, at its size (one grown by push holds room for 17). */
 const exact = <T>(list: T[]): T[] => (list.length === 0 ? NONE : list.slice());
@@ -728,7 +773,7 @@ export class IpamTranslator {
   /** The objects' outs in the order the last translation wrote them, and the arrays it wrote (before config entries were pushed). */
   private emitted: Out[] = [];
   private emittedSpare: Out[] = [];
-  private emittedArrays: { addrs: NodeAddress[]; allocs: Allocation[]; former: FormerAllocation[]; na: number; nl: number; nf: number; offA: Int32Array; offL: Int32Array; offF: Int32Array } | undefined;
+  private emittedLists: { addrs: readonly NodeAddress[]; allocs: readonly Allocation[]; former: readonly FormerAllocation[]; offA: Int32Array; offL: Int32Array; offF: Int32Array } | undefined;
   private emittedUsed: Map<string, number> | undefined;
   private readonly changedScratch: number[] = [];
   // Scratch arrays (reused).
@@ -1368,21 +1413,24 @@ export class IpamTranslator {
 
   /**
    * Writes the entries of every object (CiliumNodes, then Nodes) into the
-   * state and replays their effects on the pools. When every object holds as
-   * many entries as the object at its position in the last translation, the
-   * last translation's arrays are copied in one slice and only the changed
-   * objects' entries are written over (never the published arrays
-   * themselves); `usedByNode` is the last one when no object's used count or
-   * node changed.
+   * state and replays their effects on the pools. Each of the three lists is
+   * the last translation's copied in one slice with only the changed objects'
+   * entries written over, when every object at the same position holds as
+   * many entries of it as last time; else it is written by index into an
+   * array of the counted size. A published array is never written.
+   * `usedByNode` is the last one when no object's used count or node changed.
    */
   private emitAll(b: Builder, cnOuts: readonly Out[], nodeOuts: readonly Out[]): void {
     const s = b.state;
     const prev = this.emitted;
     const nc = cnOuts.length;
     const n = nc + nodeOuts.length;
-    const last = this.emittedArrays;
-    let patch = last !== undefined && prev.length === n;
-    let usedSame = patch;
+    const last = this.emittedLists;
+    const same = last !== undefined && prev.length === n;
+    let usedSame = same;
+    let patchA = same;
+    let patchL = same;
+    let patchF = same;
     let na = 0;
     let nl = 0;
     let nf = 0;
@@ -1400,53 +1448,24 @@ export class IpamTranslator {
           if (draining) p.state = 'draining';
         }
       }
-      if (!patch && !usedSame) continue;
+      if (!same) continue;
       const p = prev[i]!;
       if (p === out) continue;
+      changed.push(i);
       if (p.node !== out.node || p.used !== out.used) usedSame = false;
-      if (p.addrs.length !== out.addrs.length || p.allocs.length !== out.allocs.length || p.former.length !== out.former.length) patch = false;
-      else changed.push(i);
+      if (p.addrs.length !== out.addrs.length) patchA = false;
+      if (p.allocs.length !== out.allocs.length) patchL = false;
+      if (p.former.length !== out.former.length) patchF = false;
     }
     const outAt = (i: number): Out => (i < nc ? cnOuts[i]! : nodeOuts[i - nc]!);
-    let addrs: NodeAddress[];
-    let allocs: Allocation[];
-    let former: FormerAllocation[];
-    if (patch && last !== undefined) {
-      addrs = last.addrs.slice(0, last.na);
-      allocs = last.allocs.slice(0, last.nl);
-      former = last.former.slice(0, last.nf);
-      const [offA, offL, offF] = [last.offA, last.offL, last.offF];
-      for (const i of changed) {
-        const out = outAt(i);
-        for (let k = 0, o = offA[i]!; k < out.addrs.length; k++) addrs[o + k] = out.addrs[k]!;
-        for (let k = 0, o = offL[i]!; k < out.allocs.length; k++) allocs[o + k] = out.allocs[k]!;
-        for (let k = 0, o = offF[i]!; k < out.former.length; k++) former[o + k] = out.former[k]!;
-      }
-      this.emittedArrays = { ...last, addrs, allocs, former };
-    } else {
-      addrs = new Array<NodeAddress>(na);
-      allocs = new Array<Allocation>(nl);
-      former = new Array<FormerAllocation>(nf);
-      const offA = new Int32Array(n);
-      const offL = new Int32Array(n);
-      const offF = new Int32Array(n);
-      let ia = 0;
-      let il = 0;
-      let jf = 0;
-      for (let i = 0; i < n; i++) {
-        const out = outAt(i);
-        offA[i] = ia;
-        offL[i] = il;
-        offF[i] = jf;
-        for (const a of out.addrs) addrs[ia++] = a;
-        for (const a of out.allocs) allocs[il++] = a;
-        for (const f of out.former) former[jf++] = f;
-      }
-      this.emittedArrays = { addrs, allocs, former, na, nl, nf, offA, offL, offF };
-    }
-    s.nodeAddresses = addrs;
-    s.allocations = allocs;
-    s.former = former;
+    const addrs = patchA ? patched(last!.addrs, last!.offA, changed, outAt, (o) => o.addrs) : written<NodeAddress>(n, na, outAt, (o) => o.addrs);
+    const allocs = patchL ? patched(last!.allocs, last!.offL, changed, outAt, (o) => o.allocs) : written<Allocation>(n, nl, outAt, (o) => o.allocs);
+    const former = patchF ? patched(last!.former, last!.offF, changed, outAt, (o) => o.former) : written<FormerAllocation>(n, nf, outAt, (o) => o.former);
+    this.emittedLists = { addrs: addrs.list, allocs: allocs.list, former: former.list, offA: addrs.offsets, offL: allocs.offsets, offF: former.offsets };
+    // Entries our config or draining pools add go into copies (Builder.own), never into these kept lists.
+    s.nodeAddresses = addrs.list;
+    s.allocations = allocs.list;
+    s.former = former.list;
     if (usedSame && this.emittedUsed !== undefined) s.usedByNode = this.emittedUsed;
     else {
       for (let i = 0; i < n; i++) {
