@@ -296,3 +296,22 @@ describe('states the translator handed out', () => {
     expect(third).toEqual(stateFromObjects({ objects: objects.map((obj) => ({ obj, where: 'test' })), configs: config(3), now: new Date(T0) }).state);
   });
 });
+
+describe('a group whose objects are replaced in place', () => {
+  it('keeps endpoints inside Lists in their order between plain ones when only a CiliumNode changes', () => {
+    const ep = (i: number, node: string): KubeObject => ({ kind: 'CiliumEndpoint', metadata: { name: `p${i}`, namespace: 'ns' }, status: { networking: { node, addressing: [{ ipv4: `10.0.0.${i}` }] } } });
+    const cn = (g: number): KubeObject => ({ kind: 'CiliumNode', metadata: { name: 'n1' }, spec: { addresses: [{ type: 'InternalIP', ip: '192.168.0.1' }], ipam: { podCIDRs: [`10.${g}.0.0/24`] } } });
+    const objects: KubeObject[] = [ep(1, '192.168.0.1'), { kind: 'List', items: [ep(2, '192.168.0.1'), ep(3, '192.168.0.9')] }, ep(4, '192.168.0.1'), cn(0), ciliumConfig('cluster-pool'), ep(5, '192.168.0.9')];
+    const t = new IpamTranslator();
+    const translate = () => t.translate({ groups: [{ where: 'm', objects: [...objects] }], now: new Date(T0) });
+    translate();
+    translate();
+    for (const g of [1, 2, 3]) {
+      objects[3] = cn(g);
+      const got = translate().state;
+      expect(got.endpoints.map((e) => `${e.pod}@${e.node}`)).toEqual(['p1@n1', 'p2@n1', 'p3@192.168.0.9', 'p4@n1', 'p5@192.168.0.9']);
+      expect(got.allocations.map((a) => a.cidr.text)).toEqual([`10.${g}.0.0/24`]);
+      expect(got).toEqual(stateFromObjects({ groups: [{ where: 'm', objects: [...objects] }], now: new Date(T0) }).state);
+    }
+  });
+});

@@ -835,7 +835,7 @@ export class IpamTranslator {
     let memo = this.groupMemos[k];
     let epDirty = false;
     if (memo === undefined || memo.where !== g.where) {
-      memo = { where: g.where, objs: [], codes: [], length: 0, spareObjs: [], spareCodes: [], epStart: -1, epN: 0 };
+      memo = { where: g.where, objs: [], codes: [], length: 0, spareObjs: [], spareCodes: [], epStart: -1, epN: 0, dispatched: undefined, plainEpsBefore: [], plainEps: 0 };
       this.groupMemos[k] = memo;
       epDirty = true;
     } else if (memo.length === g.objects.length && this.classifyInPlace(g, memo)) {
@@ -897,6 +897,7 @@ export class IpamTranslator {
     memo.length = n;
     memo.epStart = epStart;
     memo.epN = this.epCount - epStart;
+    memo.dispatched = undefined;
     return epDirty;
   }
 
@@ -924,19 +925,57 @@ export class IpamTranslator {
       }
     }
     let epDirty = false;
+    let dispatchedChanged = false;
     for (const i of mism) {
       const o = input[i]!;
       const before = codes[i]!;
       const code = kindCode(o);
       if (before === KIND_ENDPOINT || before === KIND_OTHER || code === KIND_ENDPOINT || code === KIND_OTHER) epDirty = true;
+      if (dispatched(before) !== dispatched(code)) dispatchedChanged = true;
       objs[i] = o;
       codes[i] = code;
     }
     const epStart = this.epCount;
     const keepEps = !epDirty && epStart === memo.epStart;
     const where = g.where;
+    if (keepEps && !dispatchedChanged && memo.dispatched !== undefined) {
+      // Only the objects that are not endpoints: each one's place in the endpoint list is the plain endpoints before it and those Lists added.
+      const list = memo.dispatched;
+      const before = memo.plainEpsBefore;
+      let extra = 0;
+      for (let k = 0; k < list.length; k++) {
+        const i = list[k]!;
+        switch (codes[i]) {
+          case KIND_CILIUM_NODE:
+            this.cnObjs.push(objs[i]!);
+            this.cnWhere.push(where);
+            break;
+          case KIND_NODE:
+            this.nodeObjs.push(objs[i]!);
+            this.nodeWhere.push(where);
+            break;
+          default: {
+            const at = epStart + before[k]! + extra;
+            this.epCount = at;
+            this.add(objs[i]!, where);
+            extra += this.epCount - at;
+          }
+        }
+      }
+      this.epCount = epStart + memo.plainEps + extra;
+      memo.epN = this.epCount - epStart;
+      this.inPlaceEpDirty = false;
+      return true;
+    }
+    const list: number[] = [];
+    const before: number[] = [];
+    let plain = 0;
     for (let i = 0; i < n; i++) {
       const code = codes[i]!;
+      if (code !== KIND_ENDPOINT && code !== KIND_IGNORED) {
+        list.push(i);
+        before.push(plain);
+      }
       switch (code) {
         case KIND_ENDPOINT:
           if (!keepEps) {
@@ -944,6 +983,7 @@ export class IpamTranslator {
             this.epWhere[this.epCount] = where;
           }
           this.epCount++;
+          plain++;
           break;
         case KIND_CILIUM_NODE:
           this.cnObjs.push(objs[i]!);
@@ -961,6 +1001,9 @@ export class IpamTranslator {
     }
     memo.epStart = epStart;
     memo.epN = this.epCount - epStart;
+    memo.dispatched = list;
+    memo.plainEpsBefore = before;
+    memo.plainEps = plain;
     this.inPlaceEpDirty = epDirty;
     return true;
   }
@@ -1615,7 +1658,13 @@ interface GroupMemo {
   /** Where the group's endpoints started in the translator's list, and how many. */
   epStart: number;
   epN: number;
+  /** Indexes of the objects that are neither endpoints nor ignored, each with the count of endpoints (not in Lists) before it, and that count for the group; undefined until an in-place pass made them. */
+  dispatched: number[] | undefined;
+  plainEpsBefore: number[];
+  plainEps: number;
 }
+
+const dispatched = (code: number): boolean => code !== KIND_ENDPOINT && code !== KIND_IGNORED;
 
 /** Kinds as the group classifier remembers them; KIND_OTHER (pools, ConfigMaps, Services, Lists) goes through `add` every time. */
 const KIND_IGNORED = 0;
