@@ -43,23 +43,6 @@ class BitTrie {
     this.n = n;
   }
 
-  /** The node for the first `bits` bits given by `bit(d)`, created on the way. */
-  node(bits: number, bit: (d: number) => number): number {
-    let node = 0;
-    for (let d = 0; d < bits; d++) {
-      const slot = node * STRIDE + bit(d);
-      let next = this.n[slot]!;
-      if (next === 0) {
-        if ((this.nodes + 1) * STRIDE > this.n.length) this.grow();
-        next = this.nodes++;
-        this.n[next * STRIDE + VAL] = -1;
-        this.n[slot] = next;
-      }
-      node = next;
-    }
-    return node;
-  }
-
   /** The node of prefix `p`, created on the way (the bits read inline: this runs per rule of a build). */
   nodeOf(p: Prefix): number {
     let node = 0;
@@ -480,7 +463,7 @@ export class LpmBuilder<S = never> {
   /** Stores `answer` under `p` (-1 clears it). */
   setAnswer(p: Prefix, answer: number): void {
     const t = this.trie(p);
-    const node = t.node(p.bits, bitOf(p));
+    const node = t.nodeOf(p);
     const old = t.val(node);
     if (old === answer) return;
     this.size += (answer >= 0 ? 1 : 0) - (old >= 0 ? 1 : 0);
