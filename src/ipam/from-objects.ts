@@ -452,6 +452,11 @@ function written<T>(n: number, total: number, outAt: (i: number) => Out, of: (o:
   return { list, offsets };
 }
 
+/** Drops what a list reused by index holds past `n`. */
+function trimTo(list: unknown[], n: number): void {
+  if (list.length > n) list.length = n;
+}
+
 /** A list kept for as long as its object stays, at its size (one grown by push holds room for 17). */
 const exact = <T>(list: T[]): T[] => (list.length === 0 ? NONE : list.slice());
 
@@ -754,6 +759,10 @@ export class IpamTranslator {
   private readonly svcs: Aligned<SvcDerived>;
   private prevCnOuts: Out[] = [];
   private prevNodeOuts: Out[] = [];
+  private spareCnOuts: Out[] = [];
+  private spareNodeOuts: Out[] = [];
+  private readonly cnDs: CnDerived[] = [];
+  private readonly nodeDs: NodeDerived[] = [];
   private allocIndex: Map<string, number> | undefined;
   /** Address text → the outs that hold it (only while there are endpoints to resolve). */
   private holders: Map<string, Out[]> | undefined;
@@ -1306,24 +1315,27 @@ export class IpamTranslator {
 
     // Derive (parse) new objects; count the objects of each node name.
     const { cnObjs, cnWhere, nodeObjs, nodeWhere } = this;
-    const cnDs: CnDerived[] = [];
+    // Lists written by index into the arrays of an earlier translation (no arrays of 5,000 grown per change).
+    const cnDs = this.cnDs;
     this.cns.begin();
     for (let i = 0; i < cnObjs.length; i++) {
       const d = this.cns.get(cnObjs[i]!, cnWhere[i]!);
-      cnDs.push(d);
+      cnDs[i] = d;
       this.touchSlot(d.slot);
       d.slot.cns++;
     }
     this.cns.end();
-    const nodeDs: NodeDerived[] = [];
+    trimTo(cnDs, cnObjs.length);
+    const nodeDs = this.nodeDs;
     this.nodes.begin();
     for (let i = 0; i < nodeObjs.length; i++) {
       const d = this.nodes.get(nodeObjs[i]!, nodeWhere[i]!);
-      nodeDs.push(d);
+      nodeDs[i] = d;
       this.touchSlot(d.slot);
       d.slot.nodes++;
     }
     this.nodes.end();
+    trimTo(nodeDs, nodeObjs.length);
 
     const { mode, source } = decideMode(cnDs, nodeDs, this.pools.length, this.config, input.configs, b);
     b.state.mode = mode;
@@ -1334,10 +1346,11 @@ export class IpamTranslator {
     const poolSig = () => (sig ??= s.pools.map((p) => `${p.name}=${p.cidrs.map((c) => c.text).join(',')}`).join(';'));
 
     // CiliumNodes: entries per object, rebuilt only for a new object or a changed context.
-    const cnOuts: Out[] = [];
+    const cnOuts = this.spareCnOuts;
     const added: Out[] = [];
     let collisions = false;
-    for (const d of cnDs) {
+    for (let i = 0; i < cnDs.length; i++) {
+      const d = cnDs[i]!;
       const slot = d.slot;
       let out: Out;
       if (slot.cns === 1) {
@@ -1355,8 +1368,9 @@ export class IpamTranslator {
         out.cacheable = false;
         slot.prevCn = out;
       }
-      cnOuts.push(out);
+      cnOuts[i] = out;
     }
+    trimTo(cnOuts, cnDs.length);
     if (collisions) {
       // A later CiliumNode of the same name may have released an earlier one's allocation.
       for (const out of cnOuts) if (!out.cacheable) out.allocs = out.allocs.filter((a) => out.state!.allocs.get(a.cidr.text) === a);
@@ -1369,6 +1383,7 @@ export class IpamTranslator {
       out.pos = i;
     }
     for (const out of this.prevCnOuts) if (out.usedGen !== gen) removed.push(out);
+    this.spareCnOuts = this.prevCnOuts;
     this.prevCnOuts = cnOuts;
     if (this.allocIndex) {
       for (const out of removed) for (const a of out.allocs) countDown(this.allocIndex, a.cidr.text);
@@ -1383,8 +1398,9 @@ export class IpamTranslator {
     };
 
     // Nodes: addresses, legacy or current pod CIDRs.
-    const nodeOuts: Out[] = [];
-    for (const d of nodeDs) {
+    const nodeOuts = this.spareNodeOuts;
+    for (let i = 0; i < nodeDs.length; i++) {
+      const d = nodeDs[i]!;
       const slot = d.slot;
       const base = slot.cns > 0 ? slot.state : undefined;
       let out: Out;
@@ -1401,8 +1417,9 @@ export class IpamTranslator {
         out.cacheable = false;
         slot.prevNode = out;
       }
-      nodeOuts.push(out);
+      nodeOuts[i] = out;
     }
+    trimTo(nodeOuts, nodeDs.length);
     for (let i = 0; i < nodeOuts.length; i++) {
       const out = nodeOuts[i]!;
       if (out.usedGen !== gen - 1) added.push(out);
@@ -1410,6 +1427,7 @@ export class IpamTranslator {
       out.pos = cnOuts.length + i;
     }
     for (const out of this.prevNodeOuts) if (out.usedGen !== gen) removed.push(out);
+    this.spareNodeOuts = this.prevNodeOuts;
     this.prevNodeOuts = nodeOuts;
     this.emitAll(b, cnOuts, nodeOuts);
 
