@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CONFIG_API_VERSION, type IpamConfig } from '../src/ipam/ipam-config.js';
 import { IpamTranslator, stateFromObjects } from '../src/ipam/from-objects.js';
 import type { KubeObject } from '../src/ipam/kube-object.js';
 import type { IpamState } from '../src/ipam/model.js';
@@ -278,7 +279,7 @@ describe('the parsed-CIDR cache across changes', () => {
 describe('states the translator handed out', () => {
   it('never change when a later translation adds our config entries or draining pools', () => {
     const objects: KubeObject[] = [ciliumConfig('cluster-pool'), ...[0, 1, 2].map((n) => ({ kind: 'CiliumNode', metadata: { name: `n${n}` }, spec: { addresses: [{ type: 'InternalIP', ip: `192.168.0.${n}` }], ipam: { podCIDRs: [`10.0.${n}.0/24`] } } }) as KubeObject)];
-    const config = (k: number) => [{ where: 'ipam.yaml', config: { nodes: [{ name: `extra${k}`, addresses: [{ type: 'InternalIP' as const, ip: `192.168.9.${k}` }], allocations: [{ pool: 'default', cidrs: [`10.0.${100 + k}.0/24`] }] }] } }];
+    const config = (k: number): Array<{ where: string; config: IpamConfig }> => [{ where: 'ipam.yaml', config: { apiVersion: CONFIG_API_VERSION, kind: 'IpamConfig', nodes: [{ name: `extra${k}`, addresses: [{ type: 'InternalIP' as const, ip: `192.168.9.${k}` }], allocations: [{ pool: 'default', cidrs: [`10.0.${100 + k}.0/24`] }] }] } }];
     const t = new IpamTranslator();
     const translate = (k: number) => t.translate({ groups: [{ where: 'test', objects: [...objects] }], configs: config(k), now: new Date(T0) });
     const first = translate(1).state;
