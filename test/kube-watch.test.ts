@@ -160,6 +160,9 @@ describe('KubeIpamWatch against a list/watch API server', () => {
     expect(podCIDRsOf(find(last(), 'CiliumNode/node-a'))).toEqual(['10.0.1.0/24', '10.0.9.0/24']);
     expect(find(last(), 'CiliumNode/node-a')).toEqual(api.get('CiliumNode', 'node-a'));
     expect(keys(last())).toEqual(SEEDED);
+    // What did not change is handed over as the same objects (the translation reuses their entries); the changed one is new.
+    for (const k of SEEDED.filter((k) => k !== 'CiliumNode/node-a')) expect(find(last(), k), k).toBe(find(calls[0], k));
+    expect(find(last(), 'CiliumNode/node-a')).not.toBe(find(calls[0], 'CiliumNode/node-a'));
 
     // A burst of two events: one debounced onChange with both.
     expect(api.remove('Node', 'node-b')).toBe(true);
