@@ -103,6 +103,27 @@ const SLOTS = 1 << STEP;
 /** Int32 per node: [children lo, children hi, runs lo, runs hi, first answer, first child, popcount(children lo), popcount(runs lo)]. */
 const NODE = 8;
 
+/** A prefix whose answers changed: its length and its bits. */
+interface Change {
+  bits: number;
+  bit: (d: number) => number;
+}
+
+const APART = 0;
+/** The change lies within the slot's range (and goes deeper than it). */
+const WITHIN = 1;
+/** The change covers the slot's whole range. */
+const COVERS = 2;
+
+/** How a change meets slot `i` of a node at `depth` on its path. */
+function reaches(change: Change, depth: number, i: number): number {
+  for (let d = 0; d < STEP; d++) {
+    if (depth + d >= change.bits) return COVERS;
+    if (change.bit(depth + d) !== ((i >>> (STEP - 1 - d)) & 1)) return APART;
+  }
+  return change.bits > depth + STEP ? WITHIN : COVERS;
+}
+
 /**
  * The lookup form of one family's binary trie. `direct[i]` answers the
  * addresses whose first DIRECT bits are i: `(node << 1) | 1` continues
@@ -185,7 +206,7 @@ class Compiled {
     } else {
       // The binary trie never loses a node (see LpmBuilder), so a compiled node's binary node still has children.
       if (node < 0 || this.bin.isLeaf(node)) throw new Error('internal: a compiled node lost its binary subtree');
-      this.fillNode(k, node, depth, best);
+      this.fillNode(k, node, depth, best, { bits, bit });
     }
     return this.nodeCount * NODE + this.answerCount - before;
   }
@@ -266,11 +287,23 @@ class Compiled {
   }
 
   /** Node k: the 64 slots below binary node `node` at `depth`, `best` the answer inherited from above. */
-  private fillNode(k: number, node: number, depth: number, best: number): void {
+  /**
+   * Node k: the 64 slots below binary node `node` at `depth`, `best` the
+   * answer inherited from above. With `change` (a prefix whose answers
+   * changed), node k holds its old record and only what the change can reach
+   * is compiled again: a child the prefix lies within is patched the same
+   * way, a child it covers is compiled whole, every other child's record is
+   * copied as it was (its own subtree is shared, untouched).
+   */
+  private fillNode(k: number, node: number, depth: number, best: number, change?: Change): void {
     const level = (depth - DIRECT) / STEP;
     const childOf = (this.childAt[level] ??= new Int32Array(SLOTS));
     const bestOf = (this.bestAt[level] ??= new Int32Array(SLOTS));
     this.slots(childOf, bestOf, node, 0, 0, best, depth);
+    const at = k * NODE;
+    const oldLo = change ? this.nodes[at]! : 0;
+    const oldHi = change ? this.nodes[at + 1]! : 0;
+    const oldBase = change ? this.nodes[at + 5]! : 0;
     let lo0 = 0;
     let hi0 = 0;
     let lo2 = 0;
@@ -292,7 +325,6 @@ class Compiled {
       }
     }
     const base = children > 0 ? this.reserve(children) : 0;
-    const at = k * NODE;
     const n = this.nodes;
     n[at] = lo0;
     n[at + 1] = hi0;
@@ -308,9 +340,26 @@ class Compiled {
     if (children === 0) return;
     // The children's slots, copied out: filling a child reuses the next level's tables, never this one's.
     const kids: number[] = [];
-    for (let i = 0; i < SLOTS; i++) if (childOf[i]! >= 0) kids.push(childOf[i]!, bestOf[i]!);
+    for (let i = 0; i < SLOTS; i++) if (childOf[i]! >= 0) kids.push(i, childOf[i]!, bestOf[i]!);
     let c = base;
-    for (let j = 0; j < kids.length; j += 2) this.fillNode(c++, kids[j]!, depth + STEP, kids[j + 1]!);
+    for (let j = 0; j < kids.length; j += 3, c++) {
+      const i = kids[j]!;
+      if (!change) {
+        this.fillNode(c, kids[j + 1]!, depth + STEP, kids[j + 2]!);
+        continue;
+      }
+      const word = i < 32 ? oldLo : oldHi;
+      const had = ((word >>> (i & 31)) & 1) === 1;
+      const reach = had ? reaches(change, depth, i) : COVERS;
+      if (reach === COVERS) {
+        this.fillNode(c, kids[j + 1]!, depth + STEP, kids[j + 2]!);
+        continue;
+      }
+      // The old child's record, where the old bitmaps put it.
+      const old = (oldBase + (i < 32 ? 0 : popcount(oldLo)) + popcount(word & (-1 >>> (31 - (i & 31)))) - 1) * NODE;
+      this.nodes.copyWithin(c * NODE, old, old + NODE);
+      if (reach === WITHIN) this.fillNode(c, kids[j + 1]!, depth + STEP, kids[j + 2]!, change);
+    }
   }
 
   /** Continues a lookup at node offset `at` with slot `i`: the next node's offset, or -2 - answer. */
