@@ -1290,6 +1290,20 @@ export class IpamTranslator {
     return out;
   }
 
+  /** Derives (parses) each object through `memo`, written by index into `out`, counting each under its node name's slot. */
+  private deriveAll<D extends { where: string; slot: NameSlot }>(memo: Aligned<D>, objs: KubeObject[], where: string[], out: D[], count: (slot: NameSlot) => void): D[] {
+    memo.begin();
+    for (let i = 0; i < objs.length; i++) {
+      const d = memo.get(objs[i]!, where[i]!);
+      out[i] = d;
+      this.touchSlot(d.slot);
+      count(d.slot);
+    }
+    memo.end();
+    trimTo(out, objs.length);
+    return out;
+  }
+
   translate(input: TranslateInput): { state: IpamState; problems: IpamProblem[] } {
     const gen = ++this.gen;
     const madeBefore = this.cns.made + this.nodes.made + this.eps.made + this.svcs.made;
@@ -1316,26 +1330,8 @@ export class IpamTranslator {
     // Derive (parse) new objects; count the objects of each node name.
     const { cnObjs, cnWhere, nodeObjs, nodeWhere } = this;
     // Lists written by index into the arrays of an earlier translation (no arrays of 5,000 grown per change).
-    const cnDs = this.cnDs;
-    this.cns.begin();
-    for (let i = 0; i < cnObjs.length; i++) {
-      const d = this.cns.get(cnObjs[i]!, cnWhere[i]!);
-      cnDs[i] = d;
-      this.touchSlot(d.slot);
-      d.slot.cns++;
-    }
-    this.cns.end();
-    trimTo(cnDs, cnObjs.length);
-    const nodeDs = this.nodeDs;
-    this.nodes.begin();
-    for (let i = 0; i < nodeObjs.length; i++) {
-      const d = this.nodes.get(nodeObjs[i]!, nodeWhere[i]!);
-      nodeDs[i] = d;
-      this.touchSlot(d.slot);
-      d.slot.nodes++;
-    }
-    this.nodes.end();
-    trimTo(nodeDs, nodeObjs.length);
+    const cnDs = this.deriveAll(this.cns, cnObjs, cnWhere, this.cnDs, (slot) => slot.cns++);
+    const nodeDs = this.deriveAll(this.nodes, nodeObjs, nodeWhere, this.nodeDs, (slot) => slot.nodes++);
 
     const { mode, source } = decideMode(cnDs, nodeDs, this.pools.length, this.config, input.configs, b);
     b.state.mode = mode;
