@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/ipam/kube-object.js';
-import { KubeIpamWatch, requiredRbacRules, type KubeWatchOptions } from '../src/ipam/kube-watch.js';
+import { KubeIpamWatch, LIST_PAGE_SIZE, requiredRbacRules, type KubeWatchOptions } from '../src/ipam/kube-watch.js';
 import { createLogger } from '../src/log.js';
 import { FakeKubeApi } from './support/fake-kube-api.js';
 import { waitFor } from './support/wait.js';
@@ -350,6 +350,7 @@ describe('KubeIpamWatch against a list/watch API server', () => {
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['configmaps'], resourceNames: ['cilium-config'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['cilium.io'], resources: ['ciliumnodes', 'ciliumpodippools', 'ciliumendpoints'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
     ]);
     // Every request is allowed by a rule: group and resource from the path, the name from the field selector.
     const used = new Set<string>();
@@ -365,5 +366,61 @@ describe('KubeIpamWatch against a list/watch API server', () => {
       used.add(`${group}/${resource}`);
     }
     expect([...used].sort()).toEqual(['/configmaps', '/nodes', 'cilium.io/ciliumendpoints', 'cilium.io/ciliumnodes', 'cilium.io/ciliumpodippools']);
+  });
+
+  it('watches Pods with watchPods: live ones only (phase selector), cut down to what the inventory reads, listed in pages', async () => {
+    const pod = (name: string, phase: string, extra: Record<string, unknown> = {}): KubeObject => ({
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'shop',
+        labels: { app: 'cart', 'pod-template-hash': '7d9f' },
+        annotations: { 'kubectl.kubernetes.io/restartedAt': '2024-05-01T00:00:00Z' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'cart-7d9f', uid: 'u1', controller: true }],
+      },
+      spec: { nodeName: 'node-a', containers: [{ name: 'cart', image: 'shop/cart:1.2', env: [{ name: 'BIG', value: 'x'.repeat(2000) }] }], ...extra },
+      status: { phase, podIP: '10.0.1.17', podIPs: [{ ip: '10.0.1.17' }, { ip: 'fd00:10:0:1::17' }], startTime: '2024-05-01T00:00:00Z', conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    const { api, w, calls, last } = await setup({ watch: { watchPods: true } });
+    api.upsert(pod('cart-1', 'Running'));
+    api.upsert(pod('report-1', 'Succeeded'));
+    // More pods than one page holds: the list takes three requests.
+    for (let i = 0; i < 2 * LIST_PAGE_SIZE + 3; i++) api.upsert({ kind: 'Pod', metadata: { name: `filler-${i}`, namespace: 'batch' }, spec: { nodeName: 'node-b' }, status: { phase: 'Running', podIP: `10.0.2.${i % 250}` } });
+    w.start(signal);
+    await w.ready(10_000);
+    const pods = () => last()!.filter((o) => o.kind === 'Pod');
+    expect(pods()).toHaveLength(1 + 2 * LIST_PAGE_SIZE + 3);
+    expect(api.listCount('/api/v1/pods')).toBe(3);
+    expect(api.requests.filter((r) => r.path === '/api/v1/pods' && !r.watch).map((r) => [r.query.limit, r.query.continue !== undefined, r.query.fieldSelector])).toEqual([
+      [String(LIST_PAGE_SIZE), false, 'status.phase!=Succeeded,status.phase!=Failed'],
+      [String(LIST_PAGE_SIZE), true, 'status.phase!=Succeeded,status.phase!=Failed'],
+      [String(LIST_PAGE_SIZE), true, 'status.phase!=Succeeded,status.phase!=Failed'],
+    ]);
+    const stored = api.get('Pod', 'cart-1', 'shop')!;
+    expect(find(last(), 'Pod/shop/cart-1')).toEqual({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'cart-1',
+        namespace: 'shop',
+        uid: stored.metadata!.uid,
+        resourceVersion: stored.metadata!.resourceVersion,
+        labels: { 'pod-template-hash': '7d9f' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'cart-7d9f', controller: true }],
+      },
+      spec: { nodeName: 'node-a', hostNetwork: undefined },
+      status: { phase: 'Running', podIP: '10.0.1.17', podIPs: [{ ip: '10.0.1.17' }, { ip: 'fd00:10:0:1::17' }], startTime: '2024-05-01T00:00:00Z' },
+    });
+    expect(find(last(), 'Pod/shop/report-1')).toBeUndefined();
+
+    // A pod that completes leaves the selector: the watch sees it DELETED; a change arrives cut down too.
+    await waitFor(() => api.openWatches('/api/v1/pods') === 1, 'the pods watch');
+    const before = calls.length;
+    api.upsert(pod('cart-1', 'Succeeded'));
+    api.upsert(pod('cart-2', 'Running', { hostNetwork: true }));
+    await waitFor(() => calls.length > before && find(last(), 'Pod/shop/cart-2') !== undefined && find(last(), 'Pod/shop/cart-1') === undefined, 'cart-1 gone and cart-2 in');
+    expect((find(last(), 'Pod/shop/cart-2')?.spec as Record<string, unknown>).hostNetwork).toBe(true);
+    expect(JSON.stringify(find(last(), 'Pod/shop/cart-2'))).not.toContain('BIG');
+    expect(w.status().pods).toEqual({ synced: true, objects: 2 * LIST_PAGE_SIZE + 4, relists: 0 });
   });
 });

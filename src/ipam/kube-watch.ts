@@ -42,6 +42,13 @@ export interface KubeWatchOptions {
   configMapName?: string;
   /** Also watch CiliumEndpoints (addresses in use, pod names). Default false. */
   watchEndpoints?: boolean;
+  /**
+   * Also watch Pods (the pod inventory: every pod address, talking or idle),
+   * in every namespace, those not Succeeded or Failed. Each Pod is cut down to
+   * what the inventory reads as it arrives (`podShape`), so 100,000 pods cost
+   * a few tens of MB, not the API server's full objects. Default false.
+   */
+  watchPods?: boolean;
   /** Quiet period before onChange fires after a burst of events, ms. Default 200. */
   debounceMs?: number;
   /**
@@ -56,7 +63,7 @@ export interface KubeWatchOptions {
   onChange: (objects: KubeObject[]) => void;
 }
 
-export type ResourceName = 'nodes' | 'ciliumnodes' | 'ciliumpodippools' | 'configmap' | 'ciliumendpoints';
+export type ResourceName = 'nodes' | 'ciliumnodes' | 'ciliumpodippools' | 'configmap' | 'ciliumendpoints' | 'pods';
 
 export interface ResourceStatus {
   /** Listed at least once (or, for CiliumPodIPPools, known to be not installed). A resource that is not watched reports false. */
@@ -81,7 +88,41 @@ export const requiredRbacRules: Array<{ apiGroups: string[]; resources: string[]
   { apiGroups: [''], resources: ['nodes'], verbs: VERBS },
   { apiGroups: [''], resources: ['configmaps'], resourceNames: ['cilium-config'], verbs: VERBS },
   { apiGroups: ['cilium.io'], resources: ['ciliumnodes', 'ciliumpodippools', 'ciliumendpoints'], verbs: VERBS },
+  { apiGroups: [''], resources: ['pods'], verbs: VERBS },
 ];
+
+/** Objects per list request: lists are paged (`limit` and `continue`), as client-go's informers do, so 100,000 pods never arrive as one response. */
+export const LIST_PAGE_SIZE = 500;
+
+/** Pods that hold no address any more are left out by the API server. */
+const LIVE_PODS = 'status.phase!=Succeeded,status.phase!=Failed';
+
+/**
+ * A Pod cut down to what the inventory reads: name, namespace, owner,
+ * `pod-template-hash`, node, host networking, addresses, phase and start
+ * time (and what the informer needs: uid and resourceVersion).
+ */
+export function podShape(o: KubernetesObject): KubernetesObject {
+  const p = o as KubeObject;
+  const m = p.metadata ?? {};
+  const hash = m.labels?.['pod-template-hash'];
+  const spec = (p.spec ?? {}) as { nodeName?: string; hostNetwork?: boolean };
+  const st = (p.status ?? {}) as { phase?: string; podIP?: string; podIPs?: Array<{ ip?: string }>; startTime?: string };
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      ...(hash !== undefined ? { labels: { 'pod-template-hash': hash } } : {}),
+      ...(m.ownerReferences ? { ownerReferences: m.ownerReferences.map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, name: r.name, controller: r.controller })) } : {}),
+    },
+    spec: { nodeName: spec.nodeName, hostNetwork: spec.hostNetwork },
+    status: { phase: st.phase, podIP: st.podIP, podIPs: st.podIPs?.map((x) => ({ ip: x.ip })), startTime: st.startTime },
+  } as KubernetesObject;
+}
 
 interface ResourceSpec {
   name: ResourceName;
@@ -91,6 +132,8 @@ interface ResourceSpec {
   fieldSelector?: string;
   /** A 404 means "CRD not installed": empty and synced, retried slowly. */
   optional?: boolean;
+  /** Cuts each object down as it arrives (list and watch): what is not read is not kept. */
+  shape?: (o: KubernetesObject) => KubernetesObject;
 }
 
 /** A list or watch that failed, with its HTTP status when there was one (`statusCode` is what ListWatch checks for 410). */
@@ -165,6 +208,7 @@ class ResourceWatch extends Watch {
       beforeWatch(): void;
       connected(): void;
       errorEvent(status: { code?: number; message?: string }): void;
+      shape?: (o: KubernetesObject) => KubernetesObject;
     },
   ) {
     super(kc);
@@ -193,7 +237,8 @@ class ResourceWatch extends Watch {
         (phase, obj, raw) => {
           events++;
           if (phase === 'ERROR') this.hooks.errorEvent(obj ?? {});
-          callback(phase, obj, raw);
+          const shape = this.hooks.shape;
+          callback(phase, shape && phase !== 'ERROR' && phase !== 'BOOKMARK' && obj ? shape(obj) : obj, raw);
         },
         (err) => {
           if (!err) {
@@ -273,11 +318,13 @@ export class KubeIpamWatch implements Lifecycle {
       { name: 'configmap', apiVersion: 'v1', kind: 'ConfigMap', path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`, fieldSelector: `metadata.name=${cm}` },
     ];
     if (opts.watchEndpoints) specs.push({ name: 'ciliumendpoints', apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint', path: '/apis/cilium.io/v2/ciliumendpoints' });
+    if (opts.watchPods) specs.push({ name: 'pods', apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods', fieldSelector: LIVE_PODS, shape: podShape });
     this.resources = specs.map((spec) => this.makeResource(spec));
   }
 
   private makeResource(spec: ResourceSpec): Resource {
     const watch = new ResourceWatch(this.kc, {
+      ...(spec.shape ? { shape: spec.shape } : {}),
       closed: () => this.closed,
       beforeWatch: () => this.onListApplied(r),
       connected: () => r.backoff.reset(),
@@ -302,14 +349,41 @@ export class KubeIpamWatch implements Lifecycle {
     return r;
   }
 
-  /** The list function of the informer: raw JSON (no class instances), apiVersion/kind filled in. */
+  /**
+   * The list function of the informer: raw JSON (no class instances),
+   * apiVersion/kind filled in, shaped; read in pages of LIST_PAGE_SIZE that
+   * the API server serves from one snapshot (the last page's
+   * resourceVersion is the list's). An expired continue token (410) fails the
+   * list like any 410: the informer lists again from the start.
+   */
   private async list(r: Resource): Promise<KubernetesListObject<KubernetesObject>> {
     r.dirty = true;
-    const { path, fieldSelector, apiVersion, kind } = r.spec;
+    const { path, apiVersion, kind, shape } = r.spec;
+    const items: KubernetesObject[] = [];
+    let next: string | undefined;
+    let page: KubernetesListObject<KubernetesObject>;
+    do {
+      page = await this.listPage(r, next);
+      for (const o of page.items ?? []) {
+        const typed = { ...o, apiVersion, kind };
+        items.push(shape ? shape(typed) : typed);
+      }
+      next = page.metadata?._continue ?? (page.metadata as { continue?: string } | undefined)?.continue;
+    } while (next && !this.closed);
+    if (this.closed) throw new KubeRequestError(`list ${path}: the watch is closed`);
+    page.items = items;
+    r.listApplied = true;
+    return page;
+  }
+
+  private async listPage(r: Resource, cont: string | undefined): Promise<KubernetesListObject<KubernetesObject>> {
+    const { path, fieldSelector } = r.spec;
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new KubeRequestError('kubeconfig has no current cluster');
     const url = new URL(cluster.server + path);
     if (fieldSelector) url.searchParams.set('fieldSelector', fieldSelector);
+    url.searchParams.set('limit', String(LIST_PAGE_SIZE));
+    if (cont) url.searchParams.set('continue', cont);
     const ctx = new RequestContext(url.toString(), HttpMethod.GET);
     ctx.setHeaderParam('Accept', 'application/json');
     ctx.setSignal(AbortSignal.any([this.abort.signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]));
@@ -332,15 +406,11 @@ export class KubeIpamWatch implements Lifecycle {
       }
       throw new KubeRequestError(`list ${path}: ${httpText(code)}${detail ? `: ${detail}` : ''}`, code);
     }
-    let list: KubernetesListObject<KubernetesObject>;
     try {
-      list = JSON.parse(text) as KubernetesListObject<KubernetesObject>;
+      return JSON.parse(text) as KubernetesListObject<KubernetesObject>;
     } catch (err) {
       throw new KubeRequestError(`list ${path}: invalid JSON: ${messageOf(err)}`);
     }
-    list.items = (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
-    r.listApplied = true;
-    return list;
   }
 
   private onListApplied(r: Resource): void {
@@ -490,14 +560,15 @@ export class KubeIpamWatch implements Lifecycle {
     return this.fullySynced;
   }
 
-  status(): Record<ResourceName, ResourceStatus> {
+  /** Every resource's status; `pods` only when watched. */
+  status(): Record<Exclude<ResourceName, 'pods'>, ResourceStatus> & { pods?: ResourceStatus } {
     const out = {
       nodes: { synced: false, objects: 0, relists: 0 },
       ciliumnodes: { synced: false, objects: 0, relists: 0 },
       ciliumpodippools: { synced: false, objects: 0, relists: 0 },
       configmap: { synced: false, objects: 0, relists: 0 },
       ciliumendpoints: { synced: false, objects: 0, relists: 0 },
-    } as Record<ResourceName, ResourceStatus>;
+    } as Record<Exclude<ResourceName, 'pods'>, ResourceStatus> & { pods?: ResourceStatus };
     for (const r of this.resources) {
       out[r.spec.name] = { synced: r.synced, objects: this.count(r), relists: r.relists, ...(r.lastError !== undefined ? { lastError: r.lastError } : {}) };
     }

@@ -3,9 +3,15 @@
  * protocol closely enough for @kubernetes/client-node:
  *
  * - `GET <collection>` answers a `<Kind>List` with `metadata.resourceVersion`;
- *   `fieldSelector` on `metadata.name` / `metadata.namespace` is honoured,
- *   `labelSelector`, `limit` and `timeoutSeconds` are ignored. Items carry no
+ *   `fieldSelector` on `metadata.name`, `metadata.namespace` and
+ *   `status.phase` (`=`, `==`, `!=`) is honoured; `limit` pages the list
+ *   (`metadata.continue`, `remainingItemCount`), every page served from the
+ *   snapshot the first one was cut from, as the API server does;
+ *   `labelSelector` and `timeoutSeconds` are ignored. Items carry no
  *   kind/apiVersion, as for built-in types (a client must not rely on them);
+ * - a watch with a field selector sees an object that stops matching as
+ *   `DELETED` and one that starts matching as `ADDED`, as the API server
+ *   sends them;
  * - `GET <collection>?watch=true&resourceVersion=N` streams one JSON event a
  *   line (chunked): the retained history after N, then live events; N older
  *   than the retained history gets an `ERROR` event with a 410 `Expired`
@@ -35,6 +41,7 @@ export const fakeKinds: readonly FakeKind[] = [
   { kind: 'CiliumNode', apiVersion: 'cilium.io/v2', plural: 'ciliumnodes', namespaced: false },
   { kind: 'CiliumEndpoint', apiVersion: 'cilium.io/v2', plural: 'ciliumendpoints', namespaced: true },
   { kind: 'CiliumPodIPPool', apiVersion: 'cilium.io/v2alpha1', plural: 'ciliumpodippools', namespaced: false },
+  { kind: 'Pod', apiVersion: 'v1', plural: 'pods', namespaced: true },
 ];
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -42,6 +49,9 @@ interface Filter {
   kind: FakeKind;
   namespace?: string;
   name?: string;
+  /** `status.phase` terms: equal to `phase`, none of `notPhases`. */
+  phase?: string;
+  notPhases?: string[];
 }
 interface Watcher extends Filter {
   path: string;
@@ -56,12 +66,15 @@ export interface FakeRequest {
 
 const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
 const key = (kind: string, name: string, namespace = '') => `${kind}/${namespace}/${name}`;
+const phaseOf = (o: KubeObject) => (o.status as { phase?: string } | undefined)?.phase ?? '';
 
 export class FakeKubeApi {
   private readonly server = createServer((req, res) => this.handle(req, res));
   private readonly kinds: FakeKind[];
   private readonly objects = new Map<string, KubeObject>();
-  private history: Array<{ rv: number; type: EventType; object: KubeObject }> = [];
+  private history: Array<{ rv: number; type: EventType; object: KubeObject; old: KubeObject | undefined }> = [];
+  /** Paged lists in progress: the snapshot each continue token reads from. */
+  private readonly pages = new Map<string, { rv: number; items: KubeObject[] }>();
   private readonly watchers = new Set<Watcher>();
   private readonly unavailable = new Set<string>();
   private bookmarkTimer?: NodeJS.Timeout;
@@ -126,7 +139,7 @@ export class FakeKubeApi {
       },
     });
     this.objects.set(k, stored);
-    this.record(old ? 'MODIFIED' : 'ADDED', stored);
+    this.record(old ? 'MODIFIED' : 'ADDED', stored, old);
     return structuredClone(stored);
   }
 
@@ -136,7 +149,7 @@ export class FakeKubeApi {
     const old = this.objects.get(k);
     if (!old) return false;
     this.objects.delete(k);
-    this.record('DELETED', { ...old, metadata: { ...old.metadata, resourceVersion: String(++this.rv) } });
+    this.record('DELETED', { ...old, metadata: { ...old.metadata, resourceVersion: String(++this.rv) } }, old);
     return true;
   }
 
@@ -195,10 +208,22 @@ export class FakeKubeApi {
 
   // ---- protocol ------------------------------------------------------------
 
-  private record(type: EventType, object: KubeObject): void {
+  private record(type: EventType, object: KubeObject, old: KubeObject | undefined): void {
     const rv = Number(object.metadata?.resourceVersion);
-    this.history.push({ rv, type, object });
-    for (const w of this.watchers) if (this.matches(w, object)) this.write(w.res, type, object);
+    this.history.push({ rv, type, object, old });
+    for (const w of this.watchers) {
+      const seen = this.seenAs(w, type, object, old);
+      if (seen) this.write(w.res, seen, object);
+    }
+  }
+
+  /** The event a watch with filter `f` gets for a write, if any: leaving its selector is a DELETED, entering it an ADDED. */
+  private seenAs(f: Filter, type: EventType, object: KubeObject, old: KubeObject | undefined): EventType | undefined {
+    const now = this.matches(f, object);
+    if (type !== 'MODIFIED') return now ? type : undefined;
+    const before = old !== undefined && this.matches(f, old);
+    if (now) return before ? 'MODIFIED' : 'ADDED';
+    return before ? 'DELETED' : undefined;
   }
 
   private write(res: ServerResponse, type: string, object: unknown): void {
@@ -209,7 +234,9 @@ export class FakeKubeApi {
     return (
       o.kind === f.kind.kind &&
       (f.namespace === undefined || o.metadata?.namespace === f.namespace) &&
-      (f.name === undefined || o.metadata?.name === f.name)
+      (f.name === undefined || o.metadata?.name === f.name) &&
+      (f.phase === undefined || phaseOf(o) === f.phase) &&
+      (f.notPhases === undefined || !f.notPhases.includes(phaseOf(o)))
     );
   }
 
@@ -233,17 +260,39 @@ export class FakeKubeApi {
 
     const filter: Filter = { kind, namespace: m[3] };
     for (const term of (query.fieldSelector ?? '').split(',').filter(Boolean)) {
-      const [field, value] = term.split(/==?/);
-      if (field === 'metadata.name') filter.name = value;
-      else if (field === 'metadata.namespace') filter.namespace = value;
-      else return this.send(res, 400, status(400, 'BadRequest', `field label not supported: ${field}`));
+      const [, field, op, value = ''] = /^([^=!]+)(!=|==|=)(.*)$/.exec(term) ?? [];
+      if (field === 'metadata.name' && op !== '!=') filter.name = value;
+      else if (field === 'metadata.namespace' && op !== '!=') filter.namespace = value;
+      else if (field === 'status.phase' && kind.kind === 'Pod') {
+        if (op === '!=') (filter.notPhases ??= []).push(value);
+        else filter.phase = value;
+      } else return this.send(res, 400, status(400, 'BadRequest', `field label not supported: ${field ?? term}`));
     }
 
     if (!watch) {
-      const items = [...this.objects.values()]
-        .filter((o) => this.matches(filter, o))
-        .map(({ apiVersion: _a, kind: _k, ...rest }) => rest);
-      return this.send(res, 200, { kind: `${kind.kind}List`, apiVersion: kind.apiVersion, metadata: { resourceVersion: String(this.rv) }, items });
+      let snapshot: { rv: number; items: KubeObject[] };
+      let offset = 0;
+      if (query.continue) {
+        const [id, at] = query.continue.split(':');
+        const kept = this.pages.get(id ?? '');
+        if (!kept) return this.send(res, 410, status(410, 'Expired', 'the provided continue parameter is too old'));
+        snapshot = kept;
+        offset = Number(at);
+      } else {
+        const items = [...this.objects.values()].filter((o) => this.matches(filter, o)).map(({ apiVersion: _a, kind: _k, ...rest }) => structuredClone(rest));
+        snapshot = { rv: this.rv, items };
+      }
+      const limit = Number(query.limit) > 0 ? Number(query.limit) : Infinity;
+      const items = snapshot.items.slice(offset, offset + limit);
+      const left = snapshot.items.length - offset - items.length;
+      const metadata: Record<string, unknown> = { resourceVersion: String(snapshot.rv) };
+      if (left > 0) {
+        const id = query.continue?.split(':')[0] ?? randomUUID();
+        this.pages.set(id, snapshot);
+        metadata.continue = `${id}:${offset + items.length}`;
+        metadata.remainingItemCount = left;
+      }
+      return this.send(res, 200, { kind: `${kind.kind}List`, apiVersion: kind.apiVersion, metadata, items });
     }
 
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
@@ -258,7 +307,11 @@ export class FakeKubeApi {
       // No resourceVersion: the current state as synthetic ADDED events.
       for (const o of this.objects.values()) if (this.matches(filter, o)) this.write(res, 'ADDED', o);
     } else {
-      for (const e of this.history) if (e.rv > Number(from) && this.matches(filter, e.object)) this.write(res, e.type, e.object);
+      for (const e of this.history) {
+        if (e.rv <= Number(from)) continue;
+        const seen = this.seenAs(filter, e.type, e.object, e.old);
+        if (seen) this.write(res, seen, e.object);
+      }
     }
     const w: Watcher = { ...filter, path: url.pathname, bookmarks: query.allowWatchBookmarks === 'true', res };
     this.watchers.add(w);
