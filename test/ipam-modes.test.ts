@@ -99,8 +99,8 @@ describe('IPAM modes from the real fixtures', () => {
     expect(what(configured, 'fd00:10:244:5::1')).toBe('unallocated default -');
     const cap = configured.poolCapacity();
     expect(cap).toEqual([
-      { pool: 'default', state: 'active', family: 4, totalIps: 65536, allocatedIps: 256, allocatedCidrs: 1, maxNodeCidrs: 256, usedIps: undefined },
-      { pool: 'default', state: 'active', family: 6, totalIps: 2 ** 72, allocatedIps: 2 ** 64, allocatedCidrs: 1, maxNodeCidrs: 256, usedIps: undefined },
+      { pool: 'default', state: 'active', family: 4, totalIps: 65536, allocatedIps: 256, allocatedCidrs: 1, maxNodeCidrs: 256, usedIps: undefined, usedFrom: undefined, nodeCidrsLeft: 255 },
+      { pool: 'default', state: 'active', family: 6, totalIps: 2 ** 72, allocatedIps: 2 ** 64, allocatedCidrs: 1, maxNodeCidrs: 256, usedIps: undefined, usedFrom: undefined, nodeCidrsLeft: 255 },
     ]);
   });
 
@@ -198,7 +198,7 @@ describe('IPAM modes from the real fixtures', () => {
     });
     expect(snap.state.endpoints.map((e) => `${e.namespace}/${e.pod}@${e.node}`)).toEqual(['shop/cart-1@node-1', 'shop/cart-2@node-1', 'shop/lost-1@node-1']);
     // The host-scope pool has no CIDRs of its own, but its allocation and the two pods in it count.
-    expect(snap.poolCapacity()).toEqual([{ pool: 'kubernetes', state: 'active', family: 4, totalIps: 0, allocatedIps: 256, allocatedCidrs: 1, maxNodeCidrs: 0, usedIps: 2 }]);
+    expect(snap.poolCapacity()).toEqual([{ pool: 'kubernetes', state: 'active', family: 4, totalIps: 0, allocatedIps: 256, allocatedCidrs: 1, maxNodeCidrs: 0, usedIps: 2, usedFrom: 'endpoints', nodeCidrsLeft: undefined }]);
     expect(snap.nodeCapacity()).toEqual([{ node: 'node-1', pool: 'kubernetes', family: 4, allocatedIps: 256, usedIps: undefined }]);
   });
 });

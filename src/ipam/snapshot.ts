@@ -1,5 +1,5 @@
 import { IpAddr } from '../net/ip.js';
-import { addressBits, prefixesOverlap, prefixSize, type Prefix } from '../net/prefix.js';
+import { addressBits, prefixContains, prefixesOverlap, prefixSize, type Prefix } from '../net/prefix.js';
 import { IpamError, type Allocation, type FormerAllocation, type IpamProblem, type IpamState, type NodeAddress, type ServiceCidr } from './model.js';
 import { sharedEnds } from '../util/shared-ends.js';
 import { LpmBuilder, type LpmTable } from './prefix-trie.js';
@@ -37,8 +37,22 @@ export interface PoolCapacity {
   allocatedCidrs: number;
   /** Node CIDRs the pool can hold at its mask size (0 when it has none). */
   maxNodeCidrs: number;
-  /** Pod addresses in use, from CiliumEndpoints (undefined when none are known). */
+  /** Pod addresses in use (undefined when not known): see `usedFrom`. */
   usedIps: number | undefined;
+  /**
+   * Where `usedIps` comes from: `endpoints` (the CiliumEndpoints' addresses
+   * resolved as current in this pool and family), `ciliumnodes` (the sum of
+   * `status.ipam.used` counts of the nodes that hold allocations in this pool
+   * and family only, when every one of them reports it), undefined when neither
+   * is known.
+   */
+  usedFrom: 'endpoints' | 'ciliumnodes' | undefined;
+  /**
+   * Node CIDRs still free at the pool's mask size: `maxNodeCidrs` less the
+   * mask-sized blocks the allocations inside the pool's CIDRs take (at least 0);
+   * undefined for a pool without CIDRs or mask size in this family.
+   */
+  nodeCidrsLeft: number | undefined;
 }
 
 export interface NodeCapacity {
@@ -456,6 +470,7 @@ export class IpamSnapshot {
 
   poolCapacity(): PoolCapacity[] {
     const out: PoolCapacity[] = [];
+    const poolFamily = (pool: string, family: 4 | 6) => `${pool}\0${family}`;
     // Endpoint addresses in use, counted per pool and family through the trie.
     const inUse = new Map<string, number>();
     const addr = new IpAddr();
@@ -463,16 +478,49 @@ export class IpamSnapshot {
       for (const ip of e.ips) {
         addrOfPrefix(ip, addr);
         const info = this.resolve(addr);
-        if (info?.status === 'current') inUse.set(`${info.pool}\0${ip.family}`, (inUse.get(`${info.pool}\0${ip.family}`) ?? 0) + 1);
+        if (info?.status === 'current') inUse.set(poolFamily(info.pool, ip.family), (inUse.get(poolFamily(info.pool, ip.family)) ?? 0) + 1);
       }
     }
-    const known = this.state.endpoints.length > 0;
+    const fromEndpoints = this.state.endpoints.length > 0;
+    // Without endpoints: the CiliumNodes' `status.ipam.used` counts (per node, all pools and families), each
+    // given to the one pool and family its node holds allocations in; a pool and family with a node that
+    // holds several, or that reports no count, stays unknown.
+    const nodeUsed = new Map<string, number>();
+    if (!fromEndpoints) {
+      const keysOf = new Map<string, Set<string>>();
+      for (const a of this.state.allocations) {
+        const keys = keysOf.get(a.node) ?? keysOf.set(a.node, new Set()).get(a.node)!;
+        keys.add(poolFamily(a.pool, a.cidr.family));
+      }
+      const unknown = new Set<string>();
+      for (const [node, keys] of keysOf) {
+        const used = this.state.usedByNode.get(node);
+        if (used === undefined || keys.size !== 1) {
+          for (const k of keys) unknown.add(k);
+          continue;
+        }
+        for (const k of keys) nodeUsed.set(k, (nodeUsed.get(k) ?? 0) + used);
+      }
+      for (const k of unknown) nodeUsed.delete(k);
+    }
     for (const p of this.state.pools) {
       for (const family of [4, 6] as const) {
         const cidrs = p.cidrs.filter((c) => c.family === family);
         const allocs = this.state.allocations.filter((a) => a.pool === p.name && a.cidr.family === family);
         if (cidrs.length === 0 && allocs.length === 0) continue;
         const mask = p.maskSize[family];
+        const key = poolFamily(p.name, family);
+        const usedIps = fromEndpoints ? (inUse.get(key) ?? 0) : nodeUsed.get(key);
+        let nodeCidrsLeft: number | undefined;
+        let maxNodeCidrs = 0;
+        if (mask !== undefined && cidrs.length > 0) {
+          maxNodeCidrs = cidrs.reduce((n, c) => n + 2 ** (mask - c.bits), 0);
+          const block = 2 ** (addressBits(family) - mask);
+          // Mask-sized blocks the allocations inside the pool take (one allocation of another size: its share, rounded up).
+          let taken = 0;
+          for (const a of allocs) if (cidrs.some((c) => prefixContains(c, a.cidr))) taken += Math.ceil(prefixSize(a.cidr) / block);
+          nodeCidrsLeft = Math.max(0, maxNodeCidrs - taken);
+        }
         out.push({
           pool: p.name,
           state: p.state,
@@ -480,8 +528,10 @@ export class IpamSnapshot {
           totalIps: cidrs.reduce((n, c) => n + prefixSize(c), 0),
           allocatedIps: allocs.reduce((n, a) => n + prefixSize(a.cidr), 0),
           allocatedCidrs: allocs.length,
-          maxNodeCidrs: mask === undefined ? 0 : cidrs.reduce((n, c) => n + 2 ** (mask - c.bits), 0),
-          usedIps: known ? (inUse.get(`${p.name}\0${family}`) ?? 0) : undefined,
+          maxNodeCidrs,
+          usedIps,
+          usedFrom: usedIps === undefined ? undefined : fromEndpoints ? 'endpoints' : 'ciliumnodes',
+          nodeCidrsLeft,
         });
       }
     }

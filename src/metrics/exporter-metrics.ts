@@ -63,7 +63,17 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     },
   });
 
-  const capacity = () => store.snapshot?.poolCapacity() ?? [];
+  // One computation per snapshot (it walks every endpoint through the trie), shared by the pool gauges.
+  let capacitySnapshot: typeof store.snapshot | null = null;
+  let capacityRows: ReturnType<NonNullable<typeof store.snapshot>['poolCapacity']> = [];
+  const capacity = () => {
+    const snap = store.snapshot;
+    if (snap !== capacitySnapshot) {
+      capacitySnapshot = snap;
+      capacityRows = snap?.poolCapacity() ?? [];
+    }
+    return capacityRows;
+  };
   const gauge = (name: string, help: string, labelNames: readonly string[], fill: (g: Gauge<string>) => void) =>
     new Gauge({
       name,
@@ -80,6 +90,13 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   });
   gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now.', capacityLabels.names, (g) => {
     for (const c of capacity()) g.set(capacityLabels.of(c), c.allocatedIps);
+  });
+  // Headroom (issue 12): series only where the figure is known, so an alert never reads an unknown as 0.
+  gauge('hubble_ipam_pool_node_cidrs_left', "Node CIDRs the pool can still hand out at its mask size: the CIDRs of that size its ranges hold, less the blocks allocated to nodes. No series for a pool without a mask size (host-scope, CRD-backed modes).", capacityLabels.names, (g) => {
+    for (const c of capacity()) if (c.nodeCidrsLeft !== undefined) g.set(capacityLabels.of(c), c.nodeCidrsLeft);
+  });
+  gauge('hubble_ipam_pool_free_ips', "Addresses in the pool's node CIDRs not in use: allocated - used. Used is counted from the CiliumEndpoints' addresses when any are known, else from the CiliumNodes' status.ipam.used (a node's count goes to the one pool and family it holds; no series where that is ambiguous or missing).", capacityLabels.names, (g) => {
+    for (const c of capacity()) if (c.usedIps !== undefined) g.set(capacityLabels.of(c), c.allocatedIps - c.usedIps);
   });
   // Per node: thousands of series that change only with the IPAM snapshot, so they are set once
   // per snapshot, not on every scrape (a scrape of a 5,000-node cluster would rebuild 10,000).
