@@ -20,6 +20,23 @@ export const SIDE_SOURCE = 0;
 export const SIDE_DESTINATION = 1;
 export const sides = ['source', 'destination'] as const;
 
+/**
+ * The one rule that turns an IPAM answer into the status of a pod or flow
+ * end; the flow classifier (per answer, precomputed) and the pod inventory
+ * both use it:
+ * - no rule applies: `out_of_pool` for a pod address, `external` otherwise;
+ * - a `current` address seen on a node (`seenOn`: the node a flow was
+ *   observed local to, or the pod's `spec.nodeName`) other than the node its
+ *   allocation belongs to: `wrong_node`; `seenOn` '' means not known;
+ * - otherwise the answer's own status (service, node, current, stale, unallocated).
+ * No allocation: a flow may call it.
+ */
+export function endStatus(info: AddressInfo | undefined, isPod: boolean, seenOn: string): Status {
+  if (info === undefined) return isPod ? 'out_of_pool' : 'external';
+  if (info.status === 'current' && seenOn !== '' && seenOn !== info.node) return 'wrong_node';
+  return info.status;
+}
+
 // Hubble's trace observation points that place an endpoint on the observing node.
 const TO_ENDPOINT = 101;
 const FROM_ENDPOINT = 5;
@@ -178,11 +195,11 @@ export class Classifier {
     const ep: EndpointRecord = side === SIDE_SOURCE ? rec.source : rec.destination;
     if (ep.ip.family === FAMILY_NONE) return this.unknown;
     const at = this.snap === undefined ? -1 : this.snap.resolveIndex(ep.ip);
-    if (at < 0) return ep.isPod ? this.outOfPool : this.external;
+    if (at < 0) return endStatus(undefined, ep.isPod, '') === 'out_of_pool' ? this.outOfPool : this.external;
     const answer = this.byInfo[at]!;
     if (answer.status === 'current') {
       const local = side === SIDE_SOURCE ? rec.observationPoint === FROM_ENDPOINT : rec.observationPoint === TO_ENDPOINT;
-      if (local && this.bareNodeName(rec.nodeName) !== answer.node) return this.wrongNodeByInfo[at]!;
+      if (local && endStatus(answer.info, true, this.bareNodeName(rec.nodeName)) === 'wrong_node') return this.wrongNodeByInfo[at]!;
     }
     return answer;
   }
