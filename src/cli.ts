@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { commanderErrorLine } from './cli-errors.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
+import { planCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
 import { simulateRelayCommand } from './commands/simulate-relay.js';
 
@@ -12,6 +13,7 @@ const program = new Command('hubble-ipam-exporter')
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(demoCommand())
   .addCommand(analyzeCommand())
+  .addCommand(planCommand())
   .addCommand(simulateRelayCommand());
 
 // Every command throws its errors here instead of printing them, so that each
@@ -32,5 +34,7 @@ try {
     process.exit(e.exitCode);
   }
   process.stderr.write(`hubble-ipam-exporter: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
+  // An error may say its exit status (2: unusable input, as plan's PlanInputError); else 1.
+  const code = (e as { exitCode?: unknown } | null)?.exitCode;
+  process.exit(typeof code === 'number' && Number.isInteger(code) && code > 0 ? code : 1);
 }
