@@ -94,6 +94,8 @@ export function migrationDemo(flowsPerSecond: number, speed = 1, timeline: Migra
       health: { ipv4: addr(cidr, 2) },
       ipam: { podCIDRs: [cidr.text] },
     },
+    // The router and health addresses in use (what the headroom gauge hubble_ipam_pool_free_ips subtracts).
+    status: { ipam: { used: { [addr(cidr, 1)]: { owner: 'router' }, [addr(cidr, 2)]: { owner: 'health' } } } },
   });
   const config = (data: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cilium-config', namespace: 'kube-system' }, data });
   const service: KubeObject = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'kube-dns', namespace: 'kube-system' }, spec: { clusterIPs: ['10.96.0.10'] } };
