@@ -137,7 +137,9 @@ function podOf(obj: KubeObject, where: string, problems: IpamProblem[]): PodReco
 function endpointOf(obj: KubeObject, where: string, problems: IpamProblem[]): PodRecord | undefined {
   const whereText = `${describeObject(obj)} (${where})`;
   const ids = get(obj.status, 'external-identifiers');
-  const name = str(get(ids, 'pod-name')) || str(get(ids, 'k8s-pod-name')) || str(obj.metadata?.name);
+  // `pod-name` is `namespace/name`; `k8s-pod-name` the bare name.
+  const podName = str(get(ids, 'pod-name'));
+  const name = str(get(ids, 'k8s-pod-name')) || podName.slice(podName.indexOf('/') + 1) || str(obj.metadata?.name);
   const namespace = str(get(ids, 'k8s-namespace')) || str(obj.metadata?.namespace);
   if (name === '') {
     problems.push({ where: whereText, field: 'metadata.name', value: '', message: 'a CiliumEndpoint without a name is skipped' });
