@@ -17,6 +17,10 @@ import {
   type ServiceCidr,
 } from './model.js';
 
+/** cilium-config key naming multi-pool's default pool, and its default (Cilium's `ipam-default-ip-pool` option). */
+const DEFAULT_POOL_KEY = 'ipam-default-ip-pool';
+const DEFAULT_POOL = 'default';
+
 /** Annotation on a CiliumPodIPPool that marks it as being migrated away from. */
 export const DRAINING_ANNOTATION = 'hubble-ipam-exporter.io/draining';
 
@@ -1203,7 +1207,7 @@ export class IpamTranslator {
   }
 
   /** The CiliumNode's entries, deduplicated against (and recorded in) the name's state `st`. */
-  private buildCn(d: CnDerived, mode: IpamMode, b: Builder, st: NameState, prev: Out | undefined, poolSig: () => string): Out {
+  private buildCn(d: CnDerived, mode: IpamMode, b: Builder, st: NameState, prev: Out | undefined, poolSig: () => string, defaultPool: string): Out {
     this.entriesBuilt++;
     const out = newOut(d.node, mode);
     out.state = st;
@@ -1229,14 +1233,25 @@ export class IpamTranslator {
     };
     for (const c of d.podCidrs) {
       if (mode === 'cluster-pool' || mode === 'kubernetes') alloc(mode === 'cluster-pool' ? 'default' : 'kubernetes', c);
-      else if (mode === 'multi-pool') {
-        usesPools = true;
+    }
+    for (const c of d.allocated) alloc(c.pool, c);
+    if (mode === 'multi-pool' && d.podCidrs.length > 0) {
+      usesPools = true;
+      // Cilium's cluster-pool → multi-pool migration: the operator moves spec.ipam.podCIDRs into
+      // spec.ipam.pools.allocated under the default pool, which must cover them; until it has, the node
+      // still uses them. So a legacy CIDR inside the default pool is that pool's, current. One outside
+      // it cannot be imported (Cilium imports into the default pool only): its pods must move.
+      const def = b.findPool(defaultPool);
+      for (const c of d.podCidrs) {
+        if (def !== undefined && def.cidrs.some((p) => prefixContains(p, c.pfx))) {
+          alloc(defaultPool, c);
+          continue;
+        }
         const pool = b.poolContaining(c.pfx)?.name ?? 'cluster-pool';
         pushTo(out, 'effects', [pool, 'cluster-pool IPAM before multi-pool', true]);
         former(pool, c, 'legacy CiliumNode spec.ipam.podCIDRs after the switch to multi-pool');
       }
     }
-    for (const c of d.allocated) alloc(c.pool, c);
     const withPool = d.ipPoolIsObj && CRD_LIKE.includes(mode);
     if (withPool) for (const c of d.ipPool) alloc(mode, c);
     out.used = d.used;
@@ -1338,8 +1353,10 @@ export class IpamTranslator {
     b.state.modeSource = source;
     const s = b.state;
     buildPools(b, mode, this.config, this.pools);
+    // The pool Cilium's cluster-pool → multi-pool migration imports node CIDRs into (operator option ipam-default-ip-pool).
+    const defaultPool = (this.config as SourceItem | undefined)?.obj.data?.[DEFAULT_POOL_KEY] || DEFAULT_POOL;
     let sig: string | undefined;
-    const poolSig = () => (sig ??= s.pools.map((p) => `${p.name}=${p.cidrs.map((c) => c.text).join(',')}`).join(';'));
+    const poolSig = () => (sig ??= `${defaultPool}|${s.pools.map((p) => `${p.name}=${p.cidrs.map((c) => c.text).join(',')}`).join(';')}`);
 
     // CiliumNodes: entries per object, rebuilt only for a new object or a changed context.
     const cnOuts = this.spareCnOuts;
@@ -1352,7 +1369,7 @@ export class IpamTranslator {
       if (slot.cns === 1) {
         out = d.out!;
         if (out === undefined || !out.cacheable || out.mode !== mode || (out.poolSig !== undefined && out.poolSig !== poolSig())) {
-          out = this.buildCn(d, mode, b, newNameState(), this.live(slot.prevCn), poolSig);
+          out = this.buildCn(d, mode, b, newNameState(), this.live(slot.prevCn), poolSig, defaultPool);
           d.out = out;
           slot.prevCn = out;
         }
@@ -1360,7 +1377,7 @@ export class IpamTranslator {
       } else {
         collisions = true;
         slot.state ??= newNameState();
-        out = this.buildCn(d, mode, b, slot.state, this.live(slot.prevCn), poolSig);
+        out = this.buildCn(d, mode, b, slot.state, this.live(slot.prevCn), poolSig, defaultPool);
         out.cacheable = false;
         slot.prevCn = out;
       }
