@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { commanderErrorLine } from './cli-errors.js';
 import { analyzeCommand } from './commands/analyze.js';
+import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { planCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
@@ -14,6 +15,7 @@ const program = new Command('hubble-ipam-exporter')
   .addCommand(demoCommand())
   .addCommand(analyzeCommand())
   .addCommand(planCommand())
+  .addCommand(checkCommand())
   .addCommand(simulateRelayCommand());
 
 // Every command throws its errors here instead of printing them, so that each
