@@ -132,6 +132,7 @@ describe('bad input at startup: one line that names the flag, the value and what
     [[...serve, '--ipam-file', brokenIpam], `hubble-ipam-exporter: --ipam-file ${brokenIpam}: pools[0].cidrs[0]="10.0.0.0/33": invalid CIDR: expected address/length such as 10.244.0.0/16 or fd00:10:244::/56 (1 problem; fix it and start again)`],
     [[...serve, '--ipam-source', 'files'], 'hubble-ipam-exporter: --ipam-source files needs at least one --ipam-file'],
     [[...serve, '--ipam-file', ipamFile, '--watch-endpoints'], 'hubble-ipam-exporter: --watch-endpoints needs the Kubernetes watch: add --ipam-source kubernetes, or drop --watch-endpoints with --ipam-file alone'],
+    [[...serve, '--ipam-file', ipamFile, '--watch-pods'], 'hubble-ipam-exporter: --watch-pods needs the Kubernetes watch: add --ipam-source kubernetes, or drop --watch-pods and put `kubectl get pods -A -o yaml` in an --ipam-file'],
     [[...serve, '--ipam-source', 'kube'], "error: option '--ipam-source <source>' argument 'kube' is invalid. Allowed choices are files, kubernetes."],
     [[...serve, '--config', '/nonexistent/config.yaml'], "error: option '--config <file>' argument '/nonexistent/config.yaml' is invalid. no such file"],
     [[...serve, '--config', badYaml], `hubble-ipam-exporter: --config ${badYaml}: not YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`],

@@ -31,6 +31,7 @@ export interface ServeFlags extends RelayFlags {
   ipamFile?: string[];
   ipamSource?: 'files' | 'kubernetes';
   watchEndpoints: boolean;
+  watchPods: boolean;
   serviceCidr?: string[];
   listenAddress: string;
   window: number;
@@ -124,6 +125,7 @@ function ipamSourceOf(f: ServeFlags): 'files' | 'kubernetes' {
   const source = f.ipamSource ?? (files > 0 ? 'files' : 'kubernetes');
   if (source === 'files' && files === 0) throw new Error('--ipam-source files needs at least one --ipam-file');
   if (source === 'files' && f.watchEndpoints) throw new Error('--watch-endpoints needs the Kubernetes watch: add --ipam-source kubernetes, or drop --watch-endpoints with --ipam-file alone');
+  if (source === 'files' && f.watchPods) throw new Error('--watch-pods needs the Kubernetes watch: add --ipam-source kubernetes, or drop --watch-pods and put `kubectl get pods -A -o yaml` in an --ipam-file');
   if (source === 'kubernetes') {
     const kube = findKubeConfig();
     if ('missing' in kube) {
@@ -140,6 +142,7 @@ export function serveCommand(): Command {
     .addOption(opt('--ipam-file <file>', 'Kubernetes objects (kubectl get -o yaml|json) and/or an IpamConfig; re-read on change (repeatable)').argParser(fileListArg('*.yaml')))
     .addOption(opt('--ipam-source <source>', 'files, or kubernetes to list and watch the cluster (default: kubernetes unless --ipam-file is given)').choices(['files', 'kubernetes']))
     .addOption(opt('--watch-endpoints', 'with --ipam-source kubernetes, also watch CiliumEndpoints (addresses in use)').default(false))
+    .addOption(opt('--watch-pods', 'with --ipam-source kubernetes, also watch Pods (the pod inventory and restart plan; cut down to names, owners, nodes and addresses)').default(false))
     .addOption(opt('--service-cidr <cidr>', 'a service ClusterIP range, e.g. 10.96.0.0/12 (repeatable)').argParser(cidrArg))
     .addOption(opt('--listen-address <host:port>', 'HTTP address for /metrics, /healthz, /readyz and /api/v1').default('0.0.0.0:9967').argParser(listenAddressArg))
     .addOption(opt('--window <seconds>', 'window of the offender, activity and migration figures').default(300).argParser(numberArg(1)))
@@ -159,7 +162,7 @@ export function serveCommand(): Command {
       ipam: {
         files: f.ipamFile ?? [],
         serviceCidrs: f.serviceCidr ?? [],
-        ...(source === 'kubernetes' ? { kube: (onChange) => new KubeIpamWatch({ onChange, logger: log, watchEndpoints: f.watchEndpoints }) } : {}),
+        ...(source === 'kubernetes' ? { kube: (onChange) => new KubeIpamWatch({ onChange, logger: log, watchEndpoints: f.watchEndpoints, watchPods: f.watchPods }) } : {}),
       },
       listenAddress: f.listenAddress,
       windowSec: f.window,
