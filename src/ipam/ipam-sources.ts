@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { silentLogger, type Logger } from '../log.js';
-import { IpamTranslator, type ObjectGroup } from './from-objects.js';
+import { flattenItems, IpamTranslator, type ObjectGroup, type SourceItem } from './from-objects.js';
 import { parseIpamText, readSettledFile, stampOf, unreadableProblem, type LoadedFiles } from './ipam-files.js';
 import { IpamStore } from './ipam-store.js';
 import type { KubeObject } from './kube-object.js';
@@ -79,6 +79,8 @@ export class IpamSources implements Lifecycle {
   private files: LoadedFiles = { items: [], configs: [], problems: [] };
   private kubeObjects: KubeObject[] = [];
   private memoryObjects: KubeObject[];
+  /** podObjects()'s last answer and the inputs it was made from. */
+  private pods: { inputs: unknown[]; items: SourceItem[] } | undefined;
   private watch: KubeIpamWatch | undefined;
   private poll: NodeJS.Timeout | undefined;
   private readonly watched = new Map<string, WatchedFile>();
@@ -306,6 +308,28 @@ export class IpamSources implements Lifecycle {
     ];
     const { state, problems } = this.translator.translate({ objects: this.files.items, groups, configs: this.files.configs, serviceCidrs: this.opts.serviceCidrs ?? [], now: this.store.time() });
     return { state, problems: [...this.files.problems, ...problems] };
+  }
+
+  /**
+   * The Pods and CiliumEndpoints of every source's latest input (files'
+   * `List`s flattened), for the pod inventory: the IPAM translation leaves
+   * them aside. Made again only when an input changed.
+   */
+  podObjects(): readonly SourceItem[] {
+    const inputs = [this.files.items, this.memoryObjects, this.kubeObjects];
+    if (this.pods && inputs.every((x, i) => x === this.pods!.inputs[i])) return this.pods.items;
+    const items: SourceItem[] = [];
+    const take = (obj: KubeObject, where: string) => {
+      if (obj.kind === 'Pod' || obj.kind === 'CiliumEndpoint') items.push({ obj, where });
+    };
+    for (const it of flattenItems(this.files.items)) take(it.obj, it.where);
+    for (const obj of this.memoryObjects) {
+      if (Array.isArray(obj.items)) for (const it of flattenItems([{ obj, where: 'memory' }])) take(it.obj, it.where);
+      else take(obj, 'memory');
+    }
+    for (const obj of this.kubeObjects) take(obj, 'kubernetes');
+    this.pods = { inputs, items };
+    return items;
   }
 
   private watchFiles(): void {
