@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { anomalousStatuses } from '../attribution/classifier.js';
 import type { AttributionPipeline } from '../attribution/pipeline.js';
+import { checkLive } from '../check/live-check.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
 import { renderOpenMetrics } from '../metrics/exporter-metrics.js';
 import { readModelOf } from '../read-model/read-model.js';
@@ -207,6 +208,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       staleEndpointsActive: stale.length,
       staleFlowsInWindow: round3(stale.reduce((n, s) => n + s.flowsInWindow, 0)),
     };
+  });
+
+  // Cilium's missing `ipam check` over the state in force (the findings that need raw objects are listed as not checked).
+  app.get('/api/v1/check', { schema: query({}) }, async (_req, reply) => {
+    const snap = store.snapshot;
+    if (!snap) return reply.code(503).send({ error: 'there is no IPAM state yet: nothing to check until a valid one loads' });
+    return checkLive(snap.state);
   });
 
   app.setErrorHandler((err, req, reply) => {
