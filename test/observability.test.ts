@@ -72,6 +72,7 @@ describe('alert rules', () => {
       'HubbleIPAMMigrationStalled',
       'HubbleIPAMRelayDisconnected',
       'HubbleIPAMLostEvents',
+      'HubbleIPAMPoolNodeCIDRsLow',
     ]) {
       expect(names).toContain(required);
     }
@@ -90,7 +91,7 @@ describe('alert rules', () => {
       const d = alertRules.find((r) => r.alert === name)!.annotations.description!;
       for (const l of ['pool', 'node', 'namespace']) expect(d, `${name} names ${l}`).toContain(`$labels.${l}`);
     }
-    for (const name of ['HubbleIPAMPoolNearExhaustion', 'HubbleIPAMMigrationStalled']) {
+    for (const name of ['HubbleIPAMPoolNearExhaustion', 'HubbleIPAMMigrationStalled', 'HubbleIPAMPoolNodeCIDRsLow']) {
       expect(alertRules.find((r) => r.alert === name)!.annotations.description).toContain('{{ $labels.pool }}');
     }
     // Pending within seconds of stale traffic; fires after a short hold.
