@@ -1,5 +1,5 @@
 import { analyze } from '../analyze/analyze.js';
-import { stateFromObjects } from '../ipam/from-objects.js';
+import { flattenItems, stateFromObjects } from '../ipam/from-objects.js';
 import { loadIpamFiles } from '../ipam/ipam-files.js';
 import { formatProblem, type IpamProblem } from '../ipam/model.js';
 import { IpamSnapshot } from '../ipam/snapshot.js';
@@ -73,6 +73,13 @@ export async function planFromFiles(opts: PlanFilesOptions): Promise<PlanFromFil
   const { state, problems } = stateFromObjects({ objects: files.items, configs: files.configs, serviceCidrs: opts.serviceCidrs ?? [] });
   const ipamProblems = [...files.problems, ...problems];
   if (ipamProblems.length > 0) throw new PlanInputError('unusable IPAM input (--ipam)', ipamProblems);
+  if (state.pools.every((p) => p.cidrs.length === 0) && state.allocations.length === 0 && state.former.length === 0) {
+    // Every pod would be out of pool: the files are not the cluster's IPAM (pods passed as --ipam, say).
+    const kinds = [...new Set(flattenItems(files.items).map((i) => i.obj.kind ?? '(no kind)'))].join(', ') || 'no objects';
+    throw new PlanInputError('unusable IPAM input (--ipam)', [
+      { where: opts.ipamFiles.join(', '), field: '(file)', value: kinds, message: 'no pool CIDR, node allocation or former allocation in it: pass CiliumNodes, Nodes, CiliumPodIPPools, cilium-config and/or an IpamConfig (kubectl get ciliumnodes,nodes -o yaml)' },
+    ]);
+  }
   let snapshot: IpamSnapshot;
   try {
     snapshot = IpamSnapshot.build(state);
