@@ -177,3 +177,28 @@ describe('check: the clean real fixtures report nothing', () => {
     });
   }
 });
+
+/** The `-- name --` sections of a txtar archive (Cilium's operator test data). */
+function txtar(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const parts = readFileSync(ipamFixture(file), 'utf8').split(/^-- (.+) --$/m);
+  for (let i = 1; i + 1 < parts.length; i += 2) out.set(parts[i]!, parts[i + 1]!);
+  return out;
+}
+const docs = (sections: Map<string, string>, names: string[]) => names.map((n) => sections.get(n)!).join('\n---\n');
+
+describe("check: Cilium's own multi-pool operator tests (txtar)", () => {
+  it('cluster-pool -> multi-pool migration, before and after the operator moved the CIDRs: clean with the default pool the test names (custom-pool)', () => {
+    const s = txtar('multipool-from-cluster-pool-migration.txtar');
+    // The test passes --ipam-default-ip-pool=custom-pool to the operator; cilium-config says the same here.
+    const config = stringify(cm({ ipam: 'multi-pool', 'ipam-default-ip-pool': 'custom-pool' }));
+    expect(check(`${config}---\n${docs(s, ['custom-pool.yaml', 'node-a.yaml', 'node-b.yaml'])}`).brief).toEqual([]);
+    expect(check(`${config}---\n${docs(s, ['custom-pool.yaml', 'expected-node-a.yaml', 'expected-node-b.yaml'])}`).brief).toEqual([]);
+  });
+
+  it('multiple pools: legitimately reports the missing default pool (the operator test runs no agent, which would need it)', () => {
+    const s = txtar('multipool-multiple-pools.txtar');
+    const { brief } = check(docs(s, ['ippool-green.yaml', 'ippool-red.yaml', 'ippool-blue.yaml', 'expected-v2.yaml', 'expected-v3.yaml', 'expected-v4.yaml']));
+    expect(brief).toEqual(['error multi-pool-no-default-pool CiliumPodIPPool green-pool + CiliumPodIPPool red-pool + CiliumPodIPPool blue-pool']);
+  });
+});
