@@ -103,6 +103,29 @@ describe('plan (the built CLI)', () => {
     expect(doc.plan.steps.flatMap((s) => s.commands)).toEqual(SHELL.split('\n').filter((l) => l.startsWith('kubectl')));
   });
 
+  it('--flows: the workloads after the system tiers go by drops (flows.jsonl: migrate-db 2, batch-api 1, fluent-bit 1 forwarded)', () => {
+    const flows = ['--flows', fx('flows.jsonl')];
+    const r = runCli(['plan', ...input, ...flows, '--format', 'shell']);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('kubectl'))).toEqual([
+      'kubectl -n kube-system rollout restart deployment/coredns',
+      'kubectl -n kube-system rollout restart deployment/hubble-relay',
+      'kubectl -n monitoring rollout restart statefulset/prometheus-k8s',
+      'kubectl -n shop delete pod migrate-db-x9v8k',
+      'kubectl -n shop rollout restart deployment/batch-api',
+      'kubectl -n logging rollout restart daemonset/fluent-bit',
+      'kubectl -n shop rollout restart statefulset/cache',
+      'kubectl -n shop delete pod cart-legacy-p2n4m',
+      'kubectl -n shop delete pod debug-shell',
+      'kubectl -n shop rollout restart deployment/frontend',
+      'kubectl -n shop delete pod orphan-worker',
+      'kubectl -n shop delete pod report-28391040-abcde',
+    ]);
+    const doc = JSON.parse(runCli(['plan', ...input, ...flows, '--format', 'json']).stdout) as { inventory: { trafficKnown: boolean; pods: Array<{ name: string; flows: number; drops: number }> } };
+    const traffic = Object.fromEntries(doc.inventory.pods.filter((p) => p.flows > 0).map((p) => [p.name, [p.flows, p.drops]]));
+    expect([doc.inventory.trafficKnown, traffic]).toEqual([true, { 'batch-api-5f5d7b9c4-zz9xq': [1, 1], 'fluent-bit-x7k2p': [1, 0], 'migrate-db-x9v8k': [2, 2] }]);
+  });
+
   it('exits 2 naming the file when --pods is not a pod list', () => {
     const r = runCli(['plan', '--ipam', fx('ipam.yaml'), '--pods', fx('not-pods.yaml')]);
     expect(r.status).toBe(2);
