@@ -7,7 +7,9 @@ import { closeOnAbort, type Lifecycle } from './lifecycle.js';
 import type { IpamStore } from './ipam/ipam-store.js';
 import type { IpamSnapshot } from './ipam/snapshot.js';
 import { silentLogger, type Logger } from './log.js';
+import { LiveInventory } from './inventory/live.js';
 import { createExporterMetrics } from './metrics/exporter-metrics.js';
+import { readModelOf } from './read-model/read-model.js';
 import { buildApp } from './server/app.js';
 
 export interface ServiceOptions {
@@ -37,6 +39,8 @@ export class ExporterService implements Lifecycle {
   readonly registry = new Registry();
   readonly pipeline: AttributionPipeline;
   readonly sources: IpamSources;
+  /** The pod inventory and restart plan, from the sources' pods (the Pods watch, or pods in --ipam-file). */
+  readonly inventory: LiveInventory;
   readonly client: RelayClient;
   readonly app: FastifyInstance;
   private streamStarted = false;
@@ -69,13 +73,15 @@ export class ExporterService implements Lifecycle {
       },
       this.pipeline,
     );
+    this.inventory = new LiveInventory({ pods: () => this.sources.podObjects(), snapshot: () => this.sources.store.snapshot, read: readModelOf(this.pipeline) });
     createExporterMetrics(this.registry, {
       pipeline: this.pipeline,
       store: this.sources.store,
+      inventory: this.inventory,
       stream: () => this.client,
       ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
     });
-    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, waitingFor: () => this.waitingFor() });
+    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, waitingFor: () => this.waitingFor() });
   }
 
   /** Hands a snapshot to the pipeline; one it cannot take (more pools than MAX_POOL_IDS) is logged and the one in force stays. */

@@ -89,7 +89,7 @@ describe('API 400s name the parameter and what it takes', () => {
     const { app } = setup();
     const r = await get(app, '/api/v1/anomaly?status=stale');
     expect(r.status).toBe(404);
-    expect(r.body).toEqual({ error: "no such path '/api/v1/anomaly'; paths: /metrics, /healthz, /readyz, /api/v1/pools, /api/v1/nodes, /api/v1/anomalies, /api/v1/migration, /api/v1/check" });
+    expect(r.body).toEqual({ error: "no such path '/api/v1/anomaly'; paths: /metrics, /healthz, /readyz, /api/v1/pools, /api/v1/nodes, /api/v1/anomalies, /api/v1/migration, /api/v1/endpoints, /api/v1/restart-plan, /api/v1/check" });
   });
 });
 
@@ -203,6 +203,8 @@ describe('the flow figures of the API and /metrics come from one read model', ()
     expect(r.body).toEqual({
       mode: 'cluster-pool',
       windowSeconds: 60,
+      // No pods known: progress from the traffic.
+      progressSource: 'traffic',
       draining: [{ pool: 'legacy', cidrs: ['10.20.0.0/16'], progressRatio: 0.5, workloadsEverOn: 2, workloadsActive: 2, workloadsMoved: 1, staleEndpointsActive: 1 }],
       staleEndpointsActive: 1,
       staleFlowsInWindow: 1,

@@ -41,6 +41,8 @@ export interface PlanPod {
   /** Its worst status (see InventoryPod.status). */
   status: Status;
   drops: number;
+  /** Its flows in the window the traffic covers (0: idle, or no traffic known). */
+  flows: number;
 }
 
 /** One workload to restart, with its exact command(s). */
@@ -97,7 +99,7 @@ export function buildRestartPlan(inv: Inventory): RestartPlan {
     if (p.pod.hostNetwork) return undefined;
     const bad = p.addresses.filter((a) => planStatuses.has(a.status));
     if (bad.length === 0) return undefined;
-    return { namespace: p.pod.namespace, name: p.pod.name, node: p.node, addresses: bad.map((a) => `${a.ip} ${a.status}`), status: p.status as Status, drops: p.drops };
+    return { namespace: p.pod.namespace, name: p.pod.name, node: p.node, addresses: bad.map((a) => `${a.ip} ${a.status}`), status: p.status as Status, drops: p.drops, flows: p.flows };
   };
   const nodeOf = new Map<PlanPod, InventoryPod>();
   for (const p of inv.pods) {

@@ -4,6 +4,7 @@ import { labels } from '../prom/labels.js';
 import { readModelOf, type ActiveAnomalyRow, type MigrationRow, type PoolActivityRow } from '../read-model/read-model.js';
 import type { RelayState, RelayStats } from '../ingest/relay-client.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
+import type { LiveInventory } from '../inventory/live.js';
 import { LostEventSource } from '../gen/flow/flow_pb.js';
 import { NodeState } from '../gen/relay/relay_pb.js';
 
@@ -21,6 +22,8 @@ export interface ExporterMetricsOptions {
   stream?: () => StreamSource | undefined;
   /** Most anomalous endpoint series exported. Default 50. */
   maxAnomalySeries?: number;
+  /** The pod inventory (absent, or without pods: no inventory series; migration progress from traffic). */
+  inventory?: LiveInventory;
   /** Node's process metrics (heap, event loop lag, …). Default true. */
   processMetrics?: boolean;
 }
@@ -33,6 +36,9 @@ const capacityLabels = labels<{ pool: string; family: 4 | 6 }>(['pool', (c) => c
 const activityLabels = labels<PoolActivityRow>(['pool', (a) => a.pool], ['family', (a) => familyName(a.family)]);
 const nodeAllocLabels = labels<{ pool: string; node: string; family: 4 | 6 }>(['pool', (n) => n.pool], ['node', (n) => n.node], ['family', (n) => familyName(n.family)]);
 const migrationLabels = labels<MigrationRow>(['pool', (m) => m.pool]);
+const podAddressLabels = labels<{ status: string; pool: string; node: string }>(['status', (c) => c.status], ['pool', (c) => c.pool], ['node', (c) => c.node]);
+const poolLabels = labels<string>(['pool', (pool) => pool]);
+const planLabels = labels<{ node: string; activity: 'talking' | 'idle' }>(['node', (n) => n.node], ['activity', (n) => n.activity]);
 const lostLabels = labels<string>(['source', (source) => source]);
 const relayNodeLabels = labels<string>(['state', (state) => state]);
 const connectLabels = labels<'ok' | 'timeout' | 'error'>(['result', (result) => result]);
@@ -117,9 +123,37 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   gauge('hubble_ipam_pool_active_ips', 'Distinct addresses of the pool seen in flows within the window.', activityLabels.names, (g) => {
     for (const a of read.activeIps()) g.set(activityLabels.of(a), a.activeIps);
   });
-  gauge('hubble_ipam_migration_progress_ratio', 'For a draining pool: active workloads already off it / active workloads that were on it (1 = done).', migrationLabels.names, (g) => {
-    // No series until some workload was seen on the pool (ratio null): "nothing seen yet" is not "done".
-    for (const m of read.migration(store.snapshot)) if (m.ratio !== null) g.set(migrationLabels.of(m), m.ratio);
+  gauge(
+    'hubble_ipam_migration_progress_ratio',
+    'For a draining pool: with the pod inventory, pods off it / pods off it and left on it (idle pods count); without it, active workloads already off it / active workloads that were on it (1 = done). /api/v1/migration says which.',
+    migrationLabels.names,
+    (g) => {
+      const inv = opts.inventory?.inventory();
+      if (inv) {
+        for (const d of inv.draining) if (d.progress !== null) g.set({ pool: d.pool }, d.progress);
+        return;
+      }
+      // No series until some workload was seen on the pool (ratio null): "nothing seen yet" is not "done".
+      for (const m of read.migration(store.snapshot)) if (m.ratio !== null) g.set(migrationLabels.of(m), m.ratio);
+    },
+  );
+
+  // The pod inventory: every pod address, talking or idle (no pod or address label: bounded by statuses, pools and nodes).
+  gauge('hubble_ipam_pod_addresses', 'Pod addresses known to the cluster (Pods, CiliumEndpoints; host-network pods left out) by IPAM status, pool and the pod\'s node, whether they carry traffic or not.', podAddressLabels.names, (g) => {
+    for (const c of opts.inventory?.inventory()?.counts ?? []) g.set(podAddressLabels.of(c), c.addresses);
+  });
+  gauge('hubble_ipam_pods_left_on_draining_pool', 'For a draining pool: pods that still hold an address in it (they move only when restarted).', poolLabels.names, (g) => {
+    for (const d of opts.inventory?.inventory()?.draining ?? []) g.set(poolLabels.of(d.pool), d.podsLeft);
+  });
+  gauge('hubble_ipam_restart_plan_pods', 'Pods in the restart plan (a stale, unallocated, wrong_node or out_of_pool address) by node, and whether they carried traffic in the window (talking) or not (idle: they break when they next talk).', planLabels.names, (g) => {
+    const plan = opts.inventory?.plan();
+    if (!plan) return;
+    for (const n of plan.byNode) {
+      let talking = 0;
+      for (const p of n.pods) if (p.flows > 0) talking++;
+      g.set(planLabels.of({ node: n.node, activity: 'talking' }), talking);
+      g.set(planLabels.of({ node: n.node, activity: 'idle' }), n.pods.length - talking);
+    }
   });
 
   // Pipeline health.

@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { anomalousStatuses } from '../attribution/classifier.js';
+import { anomalousStatuses, statuses } from '../attribution/classifier.js';
 import type { AttributionPipeline } from '../attribution/pipeline.js';
 import { checkLive } from '../check/live-check.js';
+import type { LiveInventory } from '../inventory/live.js';
+import { formatShell } from '../inventory/plan-format.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
 import { renderOpenMetrics } from '../metrics/exporter-metrics.js';
 import { readModelOf } from '../read-model/read-model.js';
@@ -14,6 +16,8 @@ export interface AppDeps {
   store: IpamStore;
   /** What readiness still waits for; empty when ready. */
   waitingFor: () => string[];
+  /** The pod inventory and restart plan (absent: the API says no pods are known). */
+  inventory?: LiveInventory;
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
@@ -23,6 +27,11 @@ export const ANOMALIES_DEFAULT_LIMIT = 500;
 export const ANOMALIES_MAX_LIMIT = 1000;
 /** `/api/v1/nodes`: Kubernetes' largest supported cluster, by default and at most. */
 export const NODES_MAX_LIMIT = 5000;
+/** `/api/v1/endpoints`: pod addresses returned by default and at most. */
+export const ENDPOINTS_DEFAULT_LIMIT = 500;
+export const ENDPOINTS_MAX_LIMIT = 5000;
+/** Said where the inventory would answer but no pod is known. */
+export const NO_PODS = 'no pods known: run serve with --watch-pods (RBAC: get/list/watch pods), or add `kubectl get pods -A -o yaml` to an --ipam-file';
 /** `/api/v1/pools`: pools returned by default and at most. */
 export const POOLS_MAX_LIMIT = 1000;
 /** IPAM problems shown in `/readyz` (the count says how many there were). */
@@ -193,13 +202,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/api/v1/migration', { schema: query({}) }, async () => {
     const snap = store.snapshot;
     const stale = read.activeAnomalies(Infinity, { status: 'stale' });
+    // From the pod inventory when pods are known (idle pods count too), else from traffic.
+    const inv = deps.inventory?.inventory();
     return {
       mode: snap?.state.mode ?? null,
       windowSeconds: read.windowSec,
+      progressSource: inv ? 'inventory' : 'traffic',
       draining: read.migration(snap).map((m) => ({
         pool: m.pool,
         cidrs: m.cidrs,
-        progressRatio: m.ratio,
+        progressRatio: inv ? (inv.draining.find((d) => d.pool === m.pool)?.progress ?? null) : m.ratio,
+        ...(inv ? { podsLeft: inv.draining.find((d) => d.pool === m.pool)?.podsLeft ?? 0, podsOff: inv.draining.find((d) => d.pool === m.pool)?.podsOff ?? 0 } : {}),
         workloadsEverOn: m.everOn,
         workloadsActive: m.active,
         workloadsMoved: m.moved,
@@ -208,6 +221,66 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       staleEndpointsActive: stale.length,
       staleFlowsInWindow: round3(stale.reduce((n, s) => n + s.flowsInWindow, 0)),
     };
+  });
+
+  app.get(
+    '/api/v1/endpoints',
+    {
+      schema: query({
+        status: { type: 'string', enum: [...statuses] },
+        pool: { type: 'string', maxLength: MAX_NAME },
+        node: { type: 'string', maxLength: MAX_NAME },
+        namespace: { type: 'string', maxLength: MAX_NAME },
+        limit: limitParam(ENDPOINTS_DEFAULT_LIMIT, ENDPOINTS_MAX_LIMIT),
+      }),
+    },
+    async (req) => {
+      const q = req.query as { status?: string; pool?: string; node?: string; namespace?: string; limit: number };
+      const inv = deps.inventory?.inventory();
+      const rows = [];
+      for (const p of inv?.pods ?? []) {
+        if (q.node !== undefined && p.node !== q.node) continue;
+        if (q.namespace !== undefined && p.pod.namespace !== q.namespace) continue;
+        for (const a of p.addresses) {
+          if ((q.status !== undefined && a.status !== q.status) || (q.pool !== undefined && a.pool !== q.pool)) continue;
+          const tracked = (anomalousStatuses as ReadonlySet<string>).has(a.status);
+          rows.push({
+            namespace: p.pod.namespace,
+            pod: p.pod.name,
+            node: p.node,
+            workload: { kind: p.pod.workload.kind, name: p.pod.workload.name },
+            hostNetwork: p.pod.hostNetwork,
+            ip: a.ip,
+            status: a.status,
+            pool: a.pool,
+            cidr: a.cidr,
+            allocationNode: a.allocationNode,
+            // Anomalous addresses are tracked one by one: their flows in the window and drops since first seen; none seen: idle.
+            traffic: a.traffic ? { flowsInWindow: a.traffic.flows, dropsSinceFirstSeen: a.traffic.drops } : tracked ? 'none' : 'untracked',
+          });
+        }
+      }
+      const shown = page(rows, q.limit);
+      return {
+        inventoryKnown: inv !== undefined,
+        ...(inv ? {} : { hint: NO_PODS }),
+        windowSeconds: read.windowSec,
+        total: shown.total,
+        returned: shown.returned,
+        truncated: shown.truncated,
+        limit: shown.limit,
+        endpoints: shown.items,
+      };
+    },
+  );
+
+  app.get('/api/v1/restart-plan', { schema: query({ format: { type: 'string', enum: ['json', 'shell'], default: 'json' } }) }, async (req, reply) => {
+    const plan = deps.inventory?.plan();
+    if ((req.query as { format: string }).format === 'shell') {
+      reply.type('text/plain; charset=utf-8');
+      return plan ? formatShell(plan) : `# ${NO_PODS}\n`;
+    }
+    return { inventoryKnown: plan !== undefined, ...(plan ? plan : { hint: NO_PODS, steps: [], byNode: [], pods: 0, trafficKnown: false }) };
   });
 
   // Cilium's missing `ipam check` over the state in force (the findings that need raw objects are listed as not checked).
