@@ -73,6 +73,7 @@ describe('alert rules', () => {
       'HubbleIPAMRelayDisconnected',
       'HubbleIPAMLostEvents',
       'HubbleIPAMPoolNodeCIDRsLow',
+      'HubbleIPAMIdleStalePods',
     ]) {
       expect(names).toContain(required);
     }
@@ -91,7 +92,7 @@ describe('alert rules', () => {
       const d = alertRules.find((r) => r.alert === name)!.annotations.description!;
       for (const l of ['pool', 'node', 'namespace']) expect(d, `${name} names ${l}`).toContain(`$labels.${l}`);
     }
-    for (const name of ['HubbleIPAMPoolNearExhaustion', 'HubbleIPAMMigrationStalled', 'HubbleIPAMPoolNodeCIDRsLow']) {
+    for (const name of ['HubbleIPAMPoolNearExhaustion', 'HubbleIPAMMigrationStalled', 'HubbleIPAMPoolNodeCIDRsLow', 'HubbleIPAMIdleStalePods']) {
       expect(alertRules.find((r) => r.alert === name)!.annotations.description).toContain('{{ $labels.pool }}');
     }
     // Pending within seconds of stale traffic; fires after a short hold.
@@ -175,6 +176,9 @@ describe('dashboards', () => {
       'hubble_ipam_pool_allocated_ips',
       'hubble_ipam_pool_active_ips',
       'hubble_ipam_node_allocated_ips',
+      'hubble_ipam_pod_addresses',
+      'hubble_ipam_restart_plan_pods',
+      'hubble_ipam_pods_left_on_draining_pool',
     ]) {
       expect(migration).toContain(m);
     }
