@@ -55,10 +55,12 @@ export function demoCommand(): Command {
       out('hubble-ipam-exporter demo: a 3-node cluster moving from kubernetes host-scope IPAM (10.244.0.0/16)');
       out(`to cluster-pool (172.20.0.0/16). Simulated Hubble Relay on ${relayAddress}, ${f.rate} flows/s over gRPC.`);
       out(`  t=${t.switchAt}s  IPAM switches; CiliumNodes re-created; most pods restart onto 172.20.x addresses`);
-      out(`  t=${t.fixAt}s  the pods left behind (${demo.stalePods.map((p) => p.name).join(', ')}) are restarted too`);
+      out(`  t=${t.fixAt}s  the pods left behind (${demo.stalePods.map((p) => p.name).join(', ')}) are restarted too;`);
+      out(`           ${demo.idlePods.length} idle pods (${demo.idlePods.map((p) => `${p.namespace}/${p.name}`).join(', ')}) never talk: traffic never shows them`);
       out(`Metrics:   ${service.address}/metrics`);
       out(`Offenders: ${service.address}/api/v1/anomalies?status=stale`);
       out(`Migration: ${service.address}/api/v1/migration   Pools: ${service.address}/api/v1/pools   Nodes: ${service.address}/api/v1/nodes`);
+      out(`Pods:      ${service.address}/api/v1/endpoints?status=stale   Plan: ${service.address}/api/v1/restart-plan?format=shell`);
       out('Ctrl-C stops.');
 
       const timers = [
@@ -66,17 +68,27 @@ export function demoCommand(): Command {
           service.sources.setObjects(demo.after, 'demo: switch to cluster-pool');
           out(`t=${t.switchAt}s IPAM switched to cluster-pool; Node.spec.podCIDRs (10.244.x.0/24) are legacy now`);
         }, t.switchAt * 1000),
-        setTimeout(() => out(`t=${t.fixAt}s left-behind pods restarted onto new addresses`), t.fixAt * 1000),
+        setTimeout(() => service.sources.setObjects(demo.rolledOut, 'demo: rollout done'), (t.switchAt + t.rolloutSec) * 1000),
+        setTimeout(() => {
+          service.sources.setObjects(demo.fixed, 'demo: left-behind pods restarted');
+          out(`t=${t.fixAt}s left-behind pods restarted onto new addresses; what is still on an old address:`);
+          const plan = service.inventory.plan();
+          for (const step of plan?.steps ?? []) out(`  ${step.commands.join('; ')}   # ${step.pods.map((p) => `${p.namespace}/${p.name} ${p.flows > 0 ? 'talking' : 'idle'}`).join(', ')}`);
+        }, t.fixAt * 1000),
       ];
       const read = readModelOf(service.pipeline);
       const line = () => {
         const stale = read.activeAnomalies(Infinity, { status: 'stale' });
-        const mig = read.migration(service.store.snapshot)[0];
         const secs = Math.round((Date.now() - start) / 1000);
+        // Progress from the pod inventory (idle pods count too).
+        const progress = service.inventory.inventory()?.draining[0]?.progress;
+        const plan = service.inventory.plan();
+        const idle = plan?.steps.flatMap((s) => s.pods).filter((p) => p.flows === 0).length ?? 0;
         return (
           `t=${secs}s ipam=${service.store.snapshot?.state.mode ?? '-'} flows=${read.flowsProcessed()} ` +
           `stale_flows=${flowsWith(read, 'stale')} stale_dropped=${flowsWith(read, 'stale', 'DROPPED')} ` +
-          `stale_endpoints_now=${stale.length}${mig && mig.ratio !== null ? ` migration=${Math.round(mig.ratio * 100)}%` : ''} relay=${service.client.state}`
+          `stale_endpoints_now=${stale.length} to_restart=${plan?.pods ?? 0} (idle ${idle})` +
+          `${progress !== undefined && progress !== null ? ` migration=${Math.round(progress * 100)}%` : ''} relay=${service.client.state}`
         );
       };
       const tty = process.stdout.isTTY === true;

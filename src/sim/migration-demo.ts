@@ -31,8 +31,14 @@ export interface MigrationDemo {
   timeline: MigrationTimeline;
   /** Kubernetes objects before the switch (kubernetes host-scope). */
   before: KubeObject[];
-  /** Kubernetes objects after the switch (cluster-pool; Nodes keep their legacy podCIDRs). */
+  /** Kubernetes objects after the switch (cluster-pool; Nodes keep their legacy podCIDRs), pods as they are then. */
   after: KubeObject[];
+  /** The same once most workloads restarted (switchAt + rolloutSec): the left-behind and idle pods are on old addresses. */
+  rolledOut: KubeObject[];
+  /** The same after the left-behind pods were restarted (fixAt): only the idle ones are still on old addresses. */
+  fixed: KubeObject[];
+  /** Pods that hold an old address but send nothing (a CronJob's pod, a rarely called StatefulSet, a DaemonSet): the ones traffic never shows. */
+  idlePods: Array<{ namespace: string; name: string; ip: string; node: string }>;
   /** Pod names and addresses, for the console. */
   stalePods: Array<{ name: string; ip: string; node: string }>;
 }
@@ -107,5 +113,35 @@ export function migrationDemo(flowsPerSecond: number, speed = 1, timeline: Migra
     ...nodeNames.map(node),
     ...nodeNames.map((name, n) => ciliumNode(name, n, fresh[n]!, now)),
   ];
-  return { scenario, timeline: t, before, after, stalePods };
+  // Pods as the API server lists them: the scenario's (Deployments through their ReplicaSets) and three that never talk.
+  const podObject = (name: string, namespace: string, node: string, ip: string, owner: { kind: string; name: string } | undefined, hash?: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, ...(hash ? { labels: { 'pod-template-hash': hash } } : {}), ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', ...owner, controller: true }] } : {}) },
+    spec: { nodeName: node },
+    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+  });
+  const deploymentPod = (p: SimPod): KubeObject => {
+    // `app-<hash>-<suffix>`: the ReplicaSet is the name less its last part, the hash its middle.
+    const rs = p.name.slice(0, p.name.lastIndexOf('-'));
+    return podObject(p.name, p.namespace, p.node, p.ips[0]!, { kind: 'ReplicaSet', name: rs }, rs.slice(rs.lastIndexOf('-') + 1));
+  };
+  const idle = [
+    { namespace: 'shop', name: 'nightly-report-29412000-k2x9q', node: nodeNames[2]!, ip: addr(legacy[2]!, 40), owner: { kind: 'Job', name: 'nightly-report-29412000' } },
+    { namespace: 'shop', name: 'search-0', node: nodeNames[1]!, ip: addr(legacy[1]!, 41), owner: { kind: 'StatefulSet', name: 'search' } },
+    { namespace: 'logging', name: 'fluent-bit-7xk2p', node: nodeNames[0]!, ip: addr(legacy[0]!, 42), owner: { kind: 'DaemonSet', name: 'fluent-bit' } },
+  ];
+  const idleObjects = idle.map((p) => podObject(p.name, p.namespace, p.node, p.ip, p.owner));
+  /** The scenario's pods alive at `at` seconds (the last of each name: a left-behind pod's stale phase). */
+  const podsAt = (at: number) => {
+    const byName = new Map<string, SimPod>();
+    for (const p of pods) if ((p.from ?? 0) <= at && (p.until === undefined || at < p.until)) byName.set(p.name, p);
+    return [...byName.values()].map(deploymentPod);
+  };
+  const ipam = [...after];
+  before.push(...podsAt(0), ...idleObjects);
+  after.push(...podsAt(t.switchAt + 0.001), ...idleObjects);
+  const rolledOut = [...ipam, ...podsAt(t.switchAt + t.rolloutSec + 0.001), ...idleObjects];
+  const fixed = [...ipam, ...podsAt(t.fixAt + 0.001), ...idleObjects];
+  return { scenario, timeline: t, before, after, rolledOut, fixed, stalePods, idlePods: idle.map(({ owner: _o, ...p }) => p) };
 }
