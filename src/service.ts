@@ -81,7 +81,7 @@ export class ExporterService implements Lifecycle {
       stream: () => this.client,
       ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
     });
-    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, waitingFor: () => this.waitingFor() });
+    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, objects: () => this.sources.inputObjects(), waitingFor: () => this.waitingFor() });
   }
 
   /** Hands a snapshot to the pipeline; one it cannot take (more pools than MAX_POOL_IDS) is logged and the one in force stays. */

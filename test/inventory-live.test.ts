@@ -17,6 +17,7 @@ import { parseFlowLine } from '../src/ingest/file-source.js';
 import { ExporterService } from '../src/service.js';
 import { untilClosed } from './support/lifecycle.js';
 import { StaticRelay } from './support/static-relay.js';
+import { runCli } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
 const fx = (name: string) => join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory', name);
@@ -135,5 +136,18 @@ describe('the live pod inventory and restart plan', () => {
     const migration = JSON.parse((await get('/api/v1/migration')).text) as { progressSource: string; draining: Array<{ pool: string; progressRatio: number; podsLeft: number; podsOff: number }> };
     expect(migration.progressSource).toBe('inventory');
     expect(migration.draining.map((d) => [d.pool, d.progressRatio, d.podsLeft, d.podsOff])).toEqual([['old', 4 / 14, 10, 4]]);
+  });
+
+  it('/api/v1/check reads the sources' objects and the inventory's pods: the two pods outside every allocation, as the offline check says', async () => {
+    const live = JSON.parse((await get('/api/v1/check')).text) as { checkedFrom: string; notChecked: string[]; findings: Array<{ code: string; objects: string[] }> };
+    expect([live.checkedFrom, live.notChecked]).toEqual(['objects', []]);
+    // The out_of_pool pod and the unallocated one: addresses no allocation explains.
+    expect(live.findings.map((f) => [f.code, f.objects])).toEqual([
+      ['pod-outside-allocations', ['Pod shop/batch-api-5f5d7b9c4-zz9xq']],
+      ['pod-outside-allocations', ['Pod shop/cache-0']],
+    ]);
+    const offline = runCli(['check', '--ipam', fx('ipam.yaml'), '--pods', fx('pods.yaml'), fx('ciliumendpoints.yaml'), '--format', 'json']);
+    expect(offline.status).toBe(1);
+    expect((JSON.parse(offline.stdout) as { findings: unknown[] }).findings).toEqual(live.findings);
   });
 });

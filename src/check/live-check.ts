@@ -1,12 +1,13 @@
+import type { SourceItem } from '../ipam/from-objects.js';
 import type { IpamState } from '../ipam/model.js';
+import type { CheckPod } from './check-ipam.js';
 import { checkIpam } from './check-ipam.js';
 import { severities, type Finding, type Severity } from './finding.js';
 
 /**
- * What the live check cannot see: the IPAM store keeps the translated state,
- * not the objects it came from, so the findings that read cilium-config, the
- * Node list or CiliumNodes' `status.ipam.used` need `hubble-ipam-exporter
- * check` on a dump.
+ * What a check of the state alone cannot see (an exporter given no objects:
+ * only the translated state): the findings that read cilium-config, the
+ * Node list or CiliumNodes' `status.ipam.used` need the objects.
  */
 export const LIVE_NOT_CHECKED: readonly string[] = [
   'multi-pool-no-default-pool (needs cilium-config: ipam, ipam-default-ip-pool)',
@@ -16,18 +17,25 @@ export const LIVE_NOT_CHECKED: readonly string[] = [
   'used-address-without-endpoint (needs CiliumNode status.ipam.used lists)',
   'pod-outside-allocations (needs the pod inventory)',
 ];
+/** Not checked without pods. */
+const NEEDS_PODS = 'pod-outside-allocations (needs the pod inventory: serve --watch-pods, or pods in an --ipam-file)';
 
 export interface LiveCheck {
-  /** `state`: checked against the IPAM state in force, without its objects. */
-  checkedFrom: 'state';
+  /** `objects`: the state in force and the objects its sources hold now; `state`: the state alone. */
+  checkedFrom: 'objects' | 'state';
   notChecked: readonly string[];
   counts: Record<Severity, number>;
   findings: Finding[];
 }
 
-/** `checkIpam` over the state in force (duplicate addresses from its CiliumEndpoints). */
-export function checkLive(state: IpamState): LiveCheck {
-  const findings = checkIpam({ objects: [], state });
+/**
+ * `checkIpam` over the state in force and, when given, the objects the
+ * sources hold (cilium-config, Nodes, CiliumNodes) and the inventory's pods.
+ */
+export function checkLive(state: IpamState, objects: readonly SourceItem[] = [], pods?: readonly CheckPod[]): LiveCheck {
+  const findings = checkIpam({ objects, state, ...(pods && pods.length > 0 ? { pods } : {}) });
   const counts = Object.fromEntries(severities.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
-  return { checkedFrom: 'state', notChecked: LIVE_NOT_CHECKED, counts, findings };
+  const withObjects = objects.length > 0;
+  const notChecked = withObjects ? (pods && pods.length > 0 ? [] : [NEEDS_PODS]) : LIVE_NOT_CHECKED;
+  return { checkedFrom: withObjects ? 'objects' : 'state', notChecked, counts, findings };
 }

@@ -48,6 +48,11 @@ export class LiveInventory {
     return this.podRecords().pods.length > 0;
   }
 
+  /** The pods known now (Pods, and CiliumEndpoints of pods without one). */
+  pods(): readonly PodRecord[] {
+    return this.podRecords().pods;
+  }
+
   /** Problems with the pod objects (a pod without an address, an owner of an unknown kind, …). */
   problems(): IpamProblem[] {
     return this.podRecords().problems;

@@ -79,8 +79,8 @@ export class IpamSources implements Lifecycle {
   private files: LoadedFiles = { items: [], configs: [], problems: [] };
   private kubeObjects: KubeObject[] = [];
   private memoryObjects: KubeObject[];
-  /** podObjects()'s last answer and the inputs it was made from. */
-  private pods: { inputs: unknown[]; items: SourceItem[] } | undefined;
+  /** inputObjects()'s last answer (and podObjects()'), and the inputs it was made from. */
+  private input: { inputs: unknown[]; items: SourceItem[]; pods: SourceItem[] | undefined } | undefined;
   private watch: KubeIpamWatch | undefined;
   private poll: NodeJS.Timeout | undefined;
   private readonly watched = new Map<string, WatchedFile>();
@@ -311,25 +311,29 @@ export class IpamSources implements Lifecycle {
   }
 
   /**
-   * The Pods and CiliumEndpoints of every source's latest input (files'
-   * `List`s flattened), for the pod inventory: the IPAM translation leaves
-   * them aside. Made again only when an input changed.
+   * Every object of every source's latest input (files' `List`s flattened),
+   * whether or not the state built from it was accepted: what `check` reads
+   * besides the state (cilium-config, Nodes, CiliumNodes' used lists). Made
+   * again only when an input changed.
    */
-  podObjects(): readonly SourceItem[] {
+  inputObjects(): readonly SourceItem[] {
     const inputs = [this.files.items, this.memoryObjects, this.kubeObjects];
-    if (this.pods && inputs.every((x, i) => x === this.pods!.inputs[i])) return this.pods.items;
-    const items: SourceItem[] = [];
-    const take = (obj: KubeObject, where: string) => {
-      if (obj.kind === 'Pod' || obj.kind === 'CiliumEndpoint') items.push({ obj, where });
-    };
-    for (const it of flattenItems(this.files.items)) take(it.obj, it.where);
+    if (this.input && inputs.every((x, i) => x === this.input!.inputs[i])) return this.input.items;
+    const items: SourceItem[] = flattenItems(this.files.items);
     for (const obj of this.memoryObjects) {
-      if (Array.isArray(obj.items)) for (const it of flattenItems([{ obj, where: 'memory' }])) take(it.obj, it.where);
-      else take(obj, 'memory');
+      if (Array.isArray(obj.items)) items.push(...flattenItems([{ obj, where: 'memory' }]));
+      else items.push({ obj, where: 'memory' });
     }
-    for (const obj of this.kubeObjects) take(obj, 'kubernetes');
-    this.pods = { inputs, items };
+    for (const obj of this.kubeObjects) items.push({ obj, where: 'kubernetes' });
+    this.input = { inputs, items, pods: undefined };
     return items;
+  }
+
+  /** The Pods and CiliumEndpoints of inputObjects(), for the pod inventory (the IPAM translation leaves them aside); the same array until an input changes. */
+  podObjects(): readonly SourceItem[] {
+    const all = this.inputObjects();
+    this.input!.pods ??= all.filter((it) => it.obj.kind === 'Pod' || it.obj.kind === 'CiliumEndpoint');
+    return this.input!.pods;
   }
 
   private watchFiles(): void {

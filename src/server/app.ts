@@ -5,6 +5,7 @@ import type { AttributionPipeline } from '../attribution/pipeline.js';
 import { checkLive } from '../check/live-check.js';
 import type { LiveInventory } from '../inventory/live.js';
 import { formatShell } from '../inventory/plan-format.js';
+import type { SourceItem } from '../ipam/from-objects.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
 import { renderOpenMetrics } from '../metrics/exporter-metrics.js';
 import { readModelOf } from '../read-model/read-model.js';
@@ -18,6 +19,8 @@ export interface AppDeps {
   waitingFor: () => string[];
   /** The pod inventory and restart plan (absent: the API says no pods are known). */
   inventory?: LiveInventory;
+  /** The objects the IPAM sources hold now (IpamSources.inputObjects), for /api/v1/check. */
+  objects?: () => readonly SourceItem[];
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
@@ -283,11 +286,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return { inventoryKnown: plan !== undefined, ...(plan ? plan : { hint: NO_PODS, steps: [], byNode: [], pods: 0, trafficKnown: false }) };
   });
 
-  // Cilium's missing `ipam check` over the state in force (the findings that need raw objects are listed as not checked).
+  // Cilium's missing `ipam check` over the state in force, the sources' objects and the inventory's pods (what could not be checked is listed).
   app.get('/api/v1/check', { schema: query({}) }, async (_req, reply) => {
     const snap = store.snapshot;
     if (!snap) return reply.code(503).send({ error: 'there is no IPAM state yet: nothing to check until a valid one loads' });
-    return checkLive(snap.state);
+    return checkLive(snap.state, deps.objects?.() ?? [], deps.inventory?.pods());
   });
 
   app.setErrorHandler((err, req, reply) => {
