@@ -138,7 +138,7 @@ describe('the live pod inventory and restart plan', () => {
     expect(migration.draining.map((d) => [d.pool, d.progressRatio, d.podsLeft, d.podsOff])).toEqual([['old', 4 / 14, 10, 4]]);
   });
 
-  it('/api/v1/check reads the sources' objects and the inventory's pods: the two pods outside every allocation, as the offline check says', async () => {
+  it('/api/v1/check reads the objects the sources hold and the pods of the inventory: the two pods outside every allocation, as the offline check says', async () => {
     const live = JSON.parse((await get('/api/v1/check')).text) as { checkedFrom: string; notChecked: string[]; findings: Array<{ code: string; objects: string[] }> };
     expect([live.checkedFrom, live.notChecked]).toEqual(['objects', []]);
     // The out_of_pool pod and the unallocated one: addresses no allocation explains.
