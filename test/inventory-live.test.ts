@@ -17,26 +17,14 @@ import { parseFlowLine } from '../src/ingest/file-source.js';
 import { ExporterService } from '../src/service.js';
 import { untilClosed } from './support/lifecycle.js';
 import { StaticRelay } from './support/static-relay.js';
+import { PLAN_COMMANDS_WITH_FLOWS } from './support/inventory-truth.js';
 import { runCli } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
 const fx = (name: string) => join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory', name);
 
-/** The plan's commands with the four flows' drops: system tiers first, then migrate-db (2 drops), batch-api (1), then by name. */
-const COMMANDS = [
-  'kubectl -n kube-system rollout restart deployment/coredns',
-  'kubectl -n kube-system rollout restart deployment/hubble-relay',
-  'kubectl -n monitoring rollout restart statefulset/prometheus-k8s',
-  'kubectl -n shop delete pod migrate-db-x9v8k',
-  'kubectl -n shop rollout restart deployment/batch-api',
-  'kubectl -n logging rollout restart daemonset/fluent-bit',
-  'kubectl -n shop rollout restart statefulset/cache',
-  'kubectl -n shop delete pod cart-legacy-p2n4m',
-  'kubectl -n shop delete pod debug-shell',
-  'kubectl -n shop rollout restart deployment/frontend',
-  'kubectl -n shop delete pod orphan-worker',
-  'kubectl -n shop delete pod report-28391040-abcde',
-];
+/** The plan's commands with the four flows' drops (the offline plan test's ground truth). */
+const COMMANDS = PLAN_COMMANDS_WITH_FLOWS;
 
 let service: ExporterService;
 let relay: StaticRelay;

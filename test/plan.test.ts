@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { PLAN_COMMANDS_WITH_FLOWS } from './support/inventory-truth.js';
 import { runCli } from './support/processes.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'inventory');
@@ -107,20 +108,7 @@ describe('plan (the built CLI)', () => {
     const flows = ['--flows', fx('flows.jsonl')];
     const r = runCli(['plan', ...input, ...flows, '--format', 'shell']);
     expect([r.status, r.stderr]).toEqual([0, '']);
-    expect(r.stdout.split('\n').filter((l) => l.startsWith('kubectl'))).toEqual([
-      'kubectl -n kube-system rollout restart deployment/coredns',
-      'kubectl -n kube-system rollout restart deployment/hubble-relay',
-      'kubectl -n monitoring rollout restart statefulset/prometheus-k8s',
-      'kubectl -n shop delete pod migrate-db-x9v8k',
-      'kubectl -n shop rollout restart deployment/batch-api',
-      'kubectl -n logging rollout restart daemonset/fluent-bit',
-      'kubectl -n shop rollout restart statefulset/cache',
-      'kubectl -n shop delete pod cart-legacy-p2n4m',
-      'kubectl -n shop delete pod debug-shell',
-      'kubectl -n shop rollout restart deployment/frontend',
-      'kubectl -n shop delete pod orphan-worker',
-      'kubectl -n shop delete pod report-28391040-abcde',
-    ]);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('kubectl'))).toEqual(PLAN_COMMANDS_WITH_FLOWS);
     const doc = JSON.parse(runCli(['plan', ...input, ...flows, '--format', 'json']).stdout) as { inventory: { trafficKnown: boolean; pods: Array<{ name: string; flows: number; drops: number }> } };
     const traffic = Object.fromEntries(doc.inventory.pods.filter((p) => p.flows > 0).map((p) => [p.name, [p.flows, p.drops]]));
     expect([doc.inventory.trafficKnown, traffic]).toEqual([true, { 'batch-api-5f5d7b9c4-zz9xq': [1, 1], 'fluent-bit-x7k2p': [1, 0], 'migrate-db-x9v8k': [2, 2] }]);
