@@ -1,5 +1,5 @@
 import { hostPrefix, PrefixError, type Prefix } from '../net/prefix.js';
-import { flattenItems } from '../ipam/from-objects.js';
+import type { SourceItem } from '../ipam/from-objects.js';
 import { describeObject, type KubeObject } from '../ipam/kube-object.js';
 import type { IpamProblem } from '../ipam/model.js';
 import { resolveWorkload, type Workload } from './workload.js';
@@ -37,7 +37,37 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const get = (o: unknown, ...path: string[]): unknown => path.reduce<unknown>((cur, k) => (isObj(cur) ? cur[k] : undefined), o);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-const podKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+/** One object's parse: its record (undefined: skipped), its problems, its pod key. */
+interface Parsed {
+  where: string;
+  rec: PodRecord | undefined;
+  problems: IpamProblem[];
+  key: string;
+}
+
+/**
+ * Parses of Pod and CiliumEndpoint objects kept across calls, per object (the
+ * same JS object, from the same `where`, is parsed once): the live inventory
+ * hands every object over on every change, and only the changed ones are new.
+ * Objects are never modified once handed over (the watch replaces them).
+ */
+export class PodParseCache {
+  private readonly byObject = new WeakMap<KubeObject, Parsed>();
+  /** Objects parsed (not found in the cache) since this cache was made. */
+  parsed = 0;
+
+  /** The parse of `obj` from `where`, made once. */
+  get(obj: KubeObject, where: string): Parsed {
+    const hit = this.byObject.get(obj);
+    if (hit && hit.where === where) return hit;
+    const problems: IpamProblem[] = [];
+    const rec = obj.kind === 'Pod' ? podOf(obj, where, problems) : endpointOf(obj, where, problems);
+    const parsed: Parsed = { where, rec, problems, key: rec ? `${rec.namespace}/${rec.name}` : '' };
+    this.byObject.set(obj, parsed);
+    this.parsed++;
+    return parsed;
+  }
+}
 
 /**
  * Pods from Kubernetes objects (`kubectl get pods -A -o json|yaml` Lists,
@@ -47,34 +77,43 @@ const podKey = (namespace: string, name: string): string => `${namespace}/${name
  * the field; the pod is kept with what could be read (a pod without an
  * address is kept with no `ips`, and a problem says so, unless it is still
  * Pending, where no address is expected yet).
+ * With a `cache`, an object parsed before (same object, same `where`) gives
+ * the same PodRecord object and is not parsed again; the merge across objects
+ * (duplicates, CiliumEndpoints of pods without a Pod) is made again each call.
  */
-export function podsFromObjects(items: Array<{ obj: KubeObject; where: string }>): { pods: PodRecord[]; problems: IpamProblem[] } {
+export function podsFromObjects(items: readonly SourceItem[], cache: PodParseCache = new PodParseCache()): { pods: PodRecord[]; problems: IpamProblem[] } {
   const problems: IpamProblem[] = [];
   const pods: PodRecord[] = [];
   const seen = new Map<string, PodRecord>();
-  const endpoints: PodRecord[] = [];
-  for (const { obj, where } of flattenItems(items)) {
+  const endpoints: Parsed[] = [];
+  const visit = (obj: KubeObject, where: string): void => {
+    if (Array.isArray(obj.items)) {
+      for (const o of obj.items as KubeObject[]) visit(o, where);
+      return;
+    }
     if (obj.kind === 'Pod') {
-      const rec = podOf(obj, where, problems);
-      if (!rec) continue;
-      const key = podKey(rec.namespace, rec.name);
-      const dup = seen.get(key);
+      const parsed = cache.get(obj, where);
+      for (const p of parsed.problems) problems.push(p);
+      const rec = parsed.rec;
+      if (!rec) return;
+      const dup = seen.get(parsed.key);
       if (dup) {
         problems.push({ where: `${describeObject(obj)} (${where})`, field: 'metadata.name', value: rec.name, message: `the same pod is also in ${dup.source}: the first one is kept; give each pod once` });
-        continue;
+        return;
       }
-      seen.set(key, rec);
+      seen.set(parsed.key, rec);
       pods.push(rec);
     } else if (obj.kind === 'CiliumEndpoint') {
-      const rec = endpointOf(obj, where, problems);
-      if (rec) endpoints.push(rec);
+      const parsed = cache.get(obj, where);
+      for (const p of parsed.problems) problems.push(p);
+      if (parsed.rec) endpoints.push(parsed);
     }
-  }
+  };
+  for (const { obj, where } of items) visit(obj, where);
   for (const ep of endpoints) {
-    const key = podKey(ep.namespace, ep.name);
-    if (seen.has(key)) continue; // the Pod object says more (node name, owner, host network)
-    seen.set(key, ep);
-    pods.push(ep);
+    if (seen.has(ep.key)) continue; // the Pod object says more (node name, owner, host network)
+    seen.set(ep.key, ep.rec!);
+    pods.push(ep.rec!);
   }
   return { pods, problems };
 }
