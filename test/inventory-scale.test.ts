@@ -177,6 +177,6 @@ describe('LiveInventory memoised per pod', () => {
     expect(after.pods.find((p) => p.pod.name === 'pod-1000')!.addresses.map((a) => a.ip)).toEqual(['10.244.4.250', 'fd00:10:244:4::fa']);
     // pod-1000 is on node 4 (current, not in the plan): the plan is the same one.
     expect(live.plan()).toBe(planBefore);
-    expect(after).toEqual(buildInventory({ snapshot: store.snapshot!, pods: podsFromObjects(items).pods }));
+    expect(after).toEqual(buildInventory({ snapshot: store.snapshot!, pods: podsFromObjects(items).pods, traffic: new Map() }));
   });
 });
