@@ -167,7 +167,8 @@ export interface InventoryBuilderStats {
  * buildInventory gives for the same input.
  */
 export class InventoryBuilder {
-  private readonly entries = new WeakMap<PodRecord, Entry>();
+  /** Every record of the last build (a Map, not a WeakMap: 100,000 ephemerons cost every GC more than the sweep below). */
+  private readonly entries = new Map<PodRecord, Entry>();
   private gen = 0;
   private sorted: Entry[] = [];
   /** Whether two pods of the last sorted order had the same namespace and name (merging would then not keep input order). */
@@ -218,7 +219,10 @@ export class InventoryBuilder {
     }
     this.stats.lastClassified = classified;
     this.stats.classified += classified;
+    const last = this.sorted;
     const entries = this.order(input.pods, fresh, unique, kept, gen);
+    // The records that left: forget them (every entry of the last build not seen in this one).
+    if (this.entries.size > entries.length) for (const e of last) if (e.gen !== gen) this.entries.delete(e.inv.pod);
 
     // Counts: each address adds one to the cell it keeps.
     for (const c of this.cellOrder) c.n = 0;

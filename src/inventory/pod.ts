@@ -52,17 +52,39 @@ interface Parsed {
  * Objects are never modified once handed over (the watch replaces them).
  */
 export class PodParseCache {
-  private readonly byObject = new WeakMap<KubeObject, Parsed>();
+  /** By object (a Map, not a WeakMap: 100,000 ephemerons cost every GC more than sweep()). */
+  private readonly byObject = new Map<KubeObject, Parsed & { gen: number }>();
+  private gen = 0;
+  private seen = 0;
   /** Objects parsed (not found in the cache) since this cache was made. */
   parsed = 0;
+
+  /** Starts a pass over every object the caller holds now (see sweep). */
+  begin(): void {
+    this.gen++;
+    this.seen = 0;
+  }
+
+  /** Forgets the objects not asked for since begin(). */
+  sweep(): void {
+    if (this.byObject.size === this.seen) return;
+    for (const [obj, p] of this.byObject) if (p.gen !== this.gen) this.byObject.delete(obj);
+  }
 
   /** The parse of `obj` from `where`, made once. */
   get(obj: KubeObject, where: string): Parsed {
     const hit = this.byObject.get(obj);
-    if (hit && hit.where === where) return hit;
+    if (hit && hit.where === where) {
+      if (hit.gen !== this.gen) {
+        hit.gen = this.gen;
+        this.seen++;
+      }
+      return hit;
+    }
     const problems: IpamProblem[] = [];
     const rec = obj.kind === 'Pod' ? podOf(obj, where, problems) : endpointOf(obj, where, problems);
-    const parsed: Parsed = { where, rec, problems, key: rec ? `${rec.namespace}/${rec.name}` : '' };
+    const parsed = { where, rec, problems, key: rec ? `${rec.namespace}/${rec.name}` : '', gen: this.gen };
+    if (hit === undefined || hit.gen !== this.gen) this.seen++;
     this.byObject.set(obj, parsed);
     this.parsed++;
     return parsed;
@@ -109,7 +131,9 @@ export function podsFromObjects(items: readonly SourceItem[], cache: PodParseCac
       if (parsed.rec) endpoints.push(parsed);
     }
   };
+  cache.begin();
   for (const { obj, where } of items) visit(obj, where);
+  cache.sweep();
   for (const ep of endpoints) {
     if (seen.has(ep.key)) continue; // the Pod object says more (node name, owner, host network)
     seen.set(ep.key, ep.rec!);
