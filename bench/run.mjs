@@ -12,7 +12,7 @@
  * --soak-flows N, --soak-pods N, --analyze-lines N, --no-profile, --no-what-if
  * (skip the what-ifs), --what-if-window BYTES (limit's and peer's), --no-wait
  * (do not wait for other processes to quiet down), --out FILE, --only LIST (some of
- * throughput,what-if,lag,profile,soak,lookup,metrics,analyze; written to
+ * throughput,what-if,lag,profile,soak,lookup,metrics,analyze,ipam,inventory; written to
  * bench/results-partial.json unless --out says otherwise), e.g.
  *
  *   node bench/run.mjs --only soak --soak --out bench/results-soak.json
@@ -56,7 +56,7 @@ const o = {
   whatIfWindow: num(args['what-if-window'], 4 * 1024 * 1024),
   wait: !args['no-wait'],
 };
-const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze', 'ipam'];
+const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze', 'ipam', 'inventory'];
 const only = typeof args.only === 'string' ? args.only.split(',') : sections;
 for (const x of only) if (!sections.includes(x)) throw new Error(`--only: unknown section ${x} (known: ${sections.join(', ')})`);
 const run = (section) => only.includes(section) && (section !== 'profile' || o.profile) && (section !== 'what-if' || o.whatIf);
@@ -252,6 +252,12 @@ if (run('ipam')) {
   // IPAM changes at cluster scale (issue 11): full rebuild, one change, churn; see bench/micro/ipam-change.mjs.
   results.ipam = await micro('micro/ipam-change.mjs', { nodes: 5000, endpoints: 100_000, runs: o.runs });
   log(`IPAM: full rebuild ${results.ipam.fullRebuildMs.toFixed(0)} ms, one change ${results.ipam.changeMs.toFixed(0)} ms, churn lag p99 ${results.ipam.churn.lag.p99.toFixed(0)} ms`);
+}
+if (run('inventory')) {
+  // The pod inventory at 100,000 pods and 5,000 nodes (issue 12): memory, full build, one pod change, one node re-carved; see bench/micro/inventory.mjs.
+  if (o.wait) await waitQuiet();
+  results.inventory = await runChild('micro/inventory.mjs', { pods: 100_000, nodes: 5000, runs: o.runs }, { execArgv: ['--expose-gc'] });
+  log(`inventory: ${fmt(results.inventory.pods)} pods, heap ${results.inventory.heapPodsMB.toFixed(0)} + ${results.inventory.heapInventoryMB.toFixed(0)} MB, full build ${results.inventory.fullBuildMs.toFixed(0)} ms, one pod change ${results.inventory.podChangeMs.toFixed(0)} ms, one node re-carved ${results.inventory.ipamChangeMs.toFixed(0)} ms`);
 }
 results.profiles = profiles;
 

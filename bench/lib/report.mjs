@@ -89,6 +89,14 @@ function rowsOf(r, clients) {
       if (b) row(`  p99 with a ${o.metricsNodes}-node IPAM (renders of ${b.renders.meanMs.toFixed(0)} ms), max`, `${b.lag.p99.toFixed(1)} ms, ${b.lag.max.toFixed(0)} ms`, '', '', '(info)');
     }
   }
+  const inv = r.inventory;
+  if (inv) {
+    const at = `${fmt(inv.pods)} pods at ${fmt(inv.nodes)} nodes`;
+    row(`pod inventory, ${at}: heap used by the pods (as podShape keeps them), by the inventory and plan`, `${inv.heapPodsMB.toFixed(0)} MB, ${inv.heapInventoryMB.toFixed(0)} MB`, '', `${inv.maxRssMB.toFixed(0)} MB`, '(info)');
+    row(`  full build (parse, classify, plan), median of ${inv.fullBuildRunsMs.length}`, `${fmt(inv.fullBuildMs, 0)} ms`, '', '', '(info)');
+    row(`  one pod changed (new podObjects array), median of ${inv.podChangeRunsMs.length}`, `${fmt(inv.podChangeMs, 0)} ms`, '', '', '(info)');
+    row(`  one node re-carved (IPAM change), median of ${inv.ipamChangeRunsMs.length}`, `${fmt(inv.ipamChangeMs, 0)} ms`, '', '', '(info)');
+  }
   return rows;
 }
 
