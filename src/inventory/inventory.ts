@@ -330,7 +330,8 @@ export class InventoryBuilder {
       status = s;
       break;
     }
-    return { inv: { pod, node, addresses, status, flows, drops }, infos, drainingEpoch: this.drainingEpoch, cells, families, hasCurrent, drainingPools, gen: 0 };
+    // Most pods are in no draining pool: they share one empty list.
+    return { inv: { pod, node, addresses, status, flows, drops }, infos, drainingEpoch: this.drainingEpoch, cells, families, hasCurrent, drainingPools: drainingPools.length === 0 ? NO_POOLS : drainingPools, gen: 0 };
   }
 
   private cell(status: Status, pool: string, node: string): CountCell {
@@ -379,6 +380,8 @@ export class InventoryBuilder {
     return this.families.list;
   }
 }
+
+const NO_POOLS: string[] = [];
 
 const byKey = (a: Entry, b: Entry): number => cmp(a.inv.pod.namespace, b.inv.pod.namespace) || cmp(a.inv.pod.name, b.inv.pod.name);
 
