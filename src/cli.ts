@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { commanderErrorLine } from './cli-errors.js';
 import { analyzeCommand } from './commands/analyze.js';
@@ -8,9 +9,12 @@ import { planCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
 import { simulateRelayCommand } from './commands/simulate-relay.js';
 
+/** The package's version, from the package.json beside dist/ (never npm's environment: npx sets its own). */
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command('hubble-ipam-exporter')
   .description('Joins Hubble flows with Cilium IPAM state during IPAM migrations.')
-  .version('0.1.0')
+  .version(version)
   .addCommand(serveCommand(), { isDefault: true })
   .addCommand(demoCommand())
   .addCommand(analyzeCommand())

@@ -1,4 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,6 +38,19 @@ describe('command line', () => {
     const r = run(args);
     expect(r.status).not.toBe(0);
     expect(r.stderr.split('\n')[0]).toBe(line);
+  });
+
+  it('--version prints the version in the package.json beside the module, wherever it is run from', () => {
+    // A copy of the built CLI under a package.json of another version: the version comes from
+    // the file next to dist/, not from the source or from npm's environment (npx sets npm's own).
+    const dir = tempDir('version');
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hubble-ipam-exporter', version: '9.8.7-test', type: 'module' }));
+    const r = spawnSync(process.execPath, [join(dir, 'dist', 'cli.js'), '--version'], { encoding: 'utf8', cwd: tmpdir(), env: { ...process.env, npm_package_version: '1.2.3' } });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('9.8.7-test\n');
+    expect(run(['--version']).stdout).toBe(`${(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version}\n`);
   });
 
   it('takes flags from the environment', () => {

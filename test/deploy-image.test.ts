@@ -12,10 +12,11 @@ describe('Dockerfile', () => {
   const final = stages.at(-1)!;
   const finalOps = (op: string) => final.body.filter((i) => i.op === op);
 
-  it('builds in node:20-bookworm-slim with npm ci, npm run build and npm prune --omit=dev', () => {
+  it('builds in node:24-bookworm-slim (a Node.js LTS in support) with npm ci, npm run build and npm prune --omit=dev, and runs on distroless nodejs24', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const build = stages[0]!;
-    expect(build.from).toBe('node:20-bookworm-slim');
+    expect(build.from).toBe('node:24-bookworm-slim');
+    expect(final.from).toBe('gcr.io/distroless/nodejs24-debian12:nonroot');
     const runs = build.body.filter((i) => i.op === 'RUN').map((i) => i.args).join(' && ');
     for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) expect(runs).toContain(step);
     expect(runs.indexOf('npm ci')).toBeLessThan(runs.indexOf('npm run build'));
