@@ -114,13 +114,45 @@ describe('analyze', () => {
     const table = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
     expect(table.status).toBe(0);
     expect(table.stderr).toBe('');
-    expect(table.stdout).toContain('Flows by pool and status (both sides)');
+    expect(table.stdout).toContain('Flow ends by pool and status (a flow has two ends: source and destination)');
     const md = spawnSync(process.execPath, [cli, ...args, '--format', 'markdown'], { encoding: 'utf8' });
     expect(md.stdout).toMatch(/^# IPAM migration report$/m);
     expect(md.stdout).toMatch(/^\| status \| as source \| as destination \|$/m);
     const json = JSON.parse(spawnSync(process.execPath, [cli, ...args, '--format', 'json'], { encoding: 'utf8' }).stdout);
     expect(json.input.flows).toBe(400);
     expect(json.series.reduce((n: number, s: { flows: number }) => n + s.flows, 0)).toBe(800);
+  });
+
+  it('says what each column counts (flows, or flow ends: two per flow) and renders an empty value one way: - in table and markdown, null in JSON', () => {
+    // basic-sample-400-tcp-flows on kind-bookinfo: 400 flows, 800 flow ends; 125 ends are node
+    // addresses (in no pool), 675 are pods of pool kubernetes; 1 flow goes node to node.
+    const args = ['analyze', '--flows', flowDump('basic-sample-400-tcp-flows.json'), '--ipam', join(root, 'examples', 'dump-clusters', 'kind-bookinfo.yaml')];
+    const table = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' }).stdout;
+    expect(table).toContain('400 flows (800 flow ends) from 1 file(s)');
+    expect(table).toMatch(/^pool +status +flow ends +dropped ends +drop rate$/m);
+    expect(table).toMatch(/^kubernetes +current +675 +0 +0\.0%$/m);
+    expect(table).toMatch(/^- +node +125 +0 +0\.0%$/m);
+    expect(table).toMatch(/^source pool +destination pool +flows +dropped +drop rate$/m);
+    expect(table).toMatch(/^- +- +1 +0 +0\.0%$/m);
+    expect(table).not.toContain('(none)');
+    const md = spawnSync(process.execPath, [cli, ...args, '--format', 'markdown'], { encoding: 'utf8' }).stdout;
+    expect(md).toMatch(/^\| pool \| status \| flow ends \| dropped ends \| drop rate \|$/m);
+    expect(md).toMatch(/^\| - \| node \| 125 \| 0 \| 0\.0% \|$/m);
+    expect(md).toMatch(/^\| - \| - \| 1 \| 0 \| 0\.0% \|$/m);
+    expect(md).not.toMatch(/\| *\|/);
+    expect(md).not.toContain('(none)');
+    const json = JSON.parse(spawnSync(process.execPath, [cli, ...args, '--format', 'json'], { encoding: 'utf8' }).stdout) as {
+      byPool: Array<{ pool: string | null; status: string; flowEnds: number; droppedEnds: number }>;
+      byNode: Array<{ flowEnds: number }>;
+      matrix: Array<{ sourcePool: string | null; destinationPool: string | null; flows: number }>;
+    };
+    expect(json.byPool).toEqual([
+      { pool: 'kubernetes', status: 'current', flowEnds: 675, droppedEnds: 0 },
+      { pool: null, status: 'node', flowEnds: 125, droppedEnds: 0 },
+    ]);
+    expect(json.byNode.reduce((n, r) => n + r.flowEnds, 0)).toBe(800);
+    expect(json.matrix.reduce((n, r) => n + r.flows, 0)).toBe(400);
+    expect(json.matrix.find((r) => r.flows === 1)).toMatchObject({ sourcePool: null, destinationPool: null });
   });
 
   it('exits non-zero when no line of its input is a flow, saying what it read and what a flow line is', () => {

@@ -7,10 +7,10 @@ export interface MigrationReport {
   ipam: { mode: string; modeSource: string; pools: Array<{ name: string; state: string; cidrs: string[] }> };
   /** Flows per status, by side. */
   byStatus: Array<{ status: string; source: number; destination: number }>;
-  /** Flows per pool and status (both sides), with drops. */
-  byPool: Array<{ pool: string; status: string; flows: number; dropped: number }>;
-  /** Flows per node and status (both sides), with drops. */
-  byNode: Array<{ node: string; status: string; flows: number; dropped: number }>;
+  /** Flow ends per pool and status (a flow has two ends: each side counts once), with the dropped ones. */
+  byPool: Array<{ pool: string; status: string; flowEnds: number; droppedEnds: number }>;
+  /** Flow ends per node and status (each side of a flow counts once), with the dropped ones. */
+  byNode: Array<{ node: string; status: string; flowEnds: number; droppedEnds: number }>;
   /** Pool-to-pool matrix with drop rates. */
   matrix: Array<{ sourcePool: string; destinationPool: string; flows: number; dropped: number; dropRate: number }>;
   /** Every hubble_ipam_flows_total series: the numbers the live exporter would export. */
@@ -74,8 +74,8 @@ export function buildReport(
     },
     ipam: { mode: snap.state.mode, modeSource: snap.state.modeSource, pools: snap.state.pools.map((x) => ({ name: x.name, state: x.state, cidrs: x.cidrs.map((c) => c.text) })) },
     byStatus: [...statuses.values()].sort((a, b) => b.source + b.destination - a.source - a.destination),
-    byPool: sum(withDrops.map((s) => ({ pool: s.pool, status: s.status, flows: s.flows, dropped: s.dropped })), ['pool', 'status']),
-    byNode: sum(withDrops.map((s) => ({ node: s.node, status: s.status, flows: s.flows, dropped: s.dropped })), ['node', 'status']),
+    byPool: sum(withDrops.map((s) => ({ pool: s.pool, status: s.status, flows: s.flows, dropped: s.dropped })), ['pool', 'status']).map(({ flows, dropped, ...k }) => ({ ...k, flowEnds: flows, droppedEnds: dropped })),
+    byNode: sum(withDrops.map((s) => ({ node: s.node, status: s.status, flows: s.flows, dropped: s.dropped })), ['node', 'status']).map(({ flows, dropped, ...k }) => ({ ...k, flowEnds: flows, droppedEnds: dropped })),
     matrix,
     series,
     offenders: read
@@ -87,17 +87,29 @@ export function buildReport(
 
 type Cell = string | number;
 
+/** How every format shows an empty value (no pool, no node, no pod, no flows to rate): `-` in text, `null` in JSON. */
+export const EMPTY_CELL = '-';
+const cell = (s: string) => s || EMPTY_CELL;
+
+/**
+ * The report as JSON: empty values (a flow end in no pool or on no node, an
+ * offender without a pod) are `null`, where the text formats print `-`.
+ */
+export function reportJson(r: MigrationReport): string {
+  return `${JSON.stringify(r, (_key, v: unknown) => (v === '' ? null : v), 2)}\n`;
+}
+
 function table(head: string[], rows: Cell[][], markdown: boolean): string {
-  const cells = [head, ...rows.map((r) => r.map(String))];
+  const cells = [head, ...rows.map((r) => r.map((c) => cell(String(c))))];
   if (markdown) {
-    const esc = (s: string) => s.replace(/\|/g, '\\|') || ' ';
+    const esc = (s: string) => s.replace(/\|/g, '\\|');
     return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...cells.slice(1).map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
   }
   const width = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (typeof rows[0]?.[i] === 'number' ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join('  ').trimEnd()).join('\n');
 }
 
-const pct = (n: number, d: number) => (d > 0 ? `${((100 * n) / d).toFixed(1)}%` : '-');
+const pct = (n: number, d: number) => (d > 0 ? `${((100 * n) / d).toFixed(1)}%` : EMPTY_CELL);
 
 /** The report as aligned text or Markdown. */
 export function formatReport(r: MigrationReport, format: 'table' | 'markdown', maxOffenders = 50): string {
@@ -106,7 +118,7 @@ export function formatReport(r: MigrationReport, format: 'table' | 'markdown', m
   const out: string[] = [];
   out.push(md ? '# IPAM migration report' : 'IPAM migration report');
   out.push(
-    `${r.input.flows} flows from ${r.input.flowFiles.length} file(s)` +
+    `${r.input.flows} flows (${2 * r.input.flows} flow ends) from ${r.input.flowFiles.length} file(s)` +
       (r.input.from ? `, ${r.input.from} → ${r.input.to}` : '') +
       `; IPAM mode ${r.ipam.mode} (${r.ipam.modeSource}); ${r.input.badLines} bad line(s)`,
   );
@@ -114,15 +126,15 @@ export function formatReport(r: MigrationReport, format: 'table' | 'markdown', m
   const lost = Object.entries(r.input.lostEvents);
   if (lost.length > 0) out.push(`lost events reported by Hubble: ${lost.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   out.push(h('Pools'));
-  out.push(table(['pool', 'state', 'cidrs'], r.ipam.pools.map((p) => [p.name, p.state, p.cidrs.join(' ') || '(none known)']), md));
-  out.push(h('Flows by status'));
+  out.push(table(['pool', 'state', 'cidrs'], r.ipam.pools.map((p) => [p.name, p.state, p.cidrs.join(' ')]), md));
+  out.push(h('Flows by status of each end'));
   out.push(table(['status', 'as source', 'as destination'], r.byStatus.map((s) => [s.status, s.source, s.destination]), md));
-  out.push(h('Flows by pool and status (both sides)'));
-  out.push(table(['pool', 'status', 'flows', 'dropped', 'drop rate'], r.byPool.map((x) => [x.pool || '(none)', x.status, x.flows, x.dropped, pct(x.dropped, x.flows)]), md));
-  out.push(h('Flows by node and status (both sides)'));
-  out.push(table(['node', 'status', 'flows', 'dropped', 'drop rate'], r.byNode.map((x) => [x.node || '(none)', x.status, x.flows, x.dropped, pct(x.dropped, x.flows)]), md));
-  out.push(h('Pool to pool'));
-  out.push(table(['source pool', 'destination pool', 'flows', 'dropped', 'drop rate'], r.matrix.map((x) => [x.sourcePool || '(none)', x.destinationPool || '(none)', x.flows, x.dropped, pct(x.dropped, x.flows)]), md));
+  out.push(h('Flow ends by pool and status (a flow has two ends: source and destination)'));
+  out.push(table(['pool', 'status', 'flow ends', 'dropped ends', 'drop rate'], r.byPool.map((x) => [x.pool, x.status, x.flowEnds, x.droppedEnds, pct(x.droppedEnds, x.flowEnds)]), md));
+  out.push(h('Flow ends by node and status (a flow has two ends: source and destination)'));
+  out.push(table(['node', 'status', 'flow ends', 'dropped ends', 'drop rate'], r.byNode.map((x) => [x.node, x.status, x.flowEnds, x.droppedEnds, pct(x.droppedEnds, x.flowEnds)]), md));
+  out.push(h('Flows from pool to pool (one per flow)'));
+  out.push(table(['source pool', 'destination pool', 'flows', 'dropped', 'drop rate'], r.matrix.map((x) => [x.sourcePool, x.destinationPool, x.flows, x.dropped, pct(x.dropped, x.flows)]), md));
   out.push(h(`Stale, unallocated, wrong-node and out-of-pool endpoints (${r.offenders.length})`));
   if (r.offenders.length === 0) out.push('none');
   else {

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { analyze } from '../analyze/analyze.js';
-import { formatReport } from '../analyze/report.js';
+import { formatReport, reportJson } from '../analyze/report.js';
 import { cidrArg, fileListArg, intArg, opt } from '../cli-options.js';
 
 /** What a flow line looks like, for the message when a file holds none. */
@@ -54,6 +54,6 @@ export function analyzeCommand(): Command {
         const first = input.firstErrors[0] ? ` (first: ${input.firstErrors[0]})` : '';
         throw new Error(`no flow found in ${f.flows.join(', ')}: ${input.lines} line(s) read, ${input.badLines} not Hubble events${first}; ${FLOW_LINE_HINT}`);
       }
-      process.stdout.write(f.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, f.format, f.maxOffenders));
+      process.stdout.write(f.format === 'json' ? reportJson(report) : formatReport(report, f.format, f.maxOffenders));
     });
 }
