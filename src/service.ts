@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from './log.js';
 import { LiveInventory } from './inventory/live.js';
 import { createExporterMetrics } from './metrics/exporter-metrics.js';
 import { readModelOf } from './read-model/read-model.js';
+import type { ProgressHistoryOptions } from './console/progress-history.js';
 import { buildApp } from './server/app.js';
 
 export interface ServiceOptions {
@@ -23,6 +24,8 @@ export interface ServiceOptions {
   maxAnomalySeries?: number;
   /** Deadline of the Kubernetes watch's first sync, ms. Default 30000. */
   ipamSyncTimeoutMs?: number;
+  /** The console's progress history: sample every `sampleMs` (default 10000), keep `samples` (default 360). */
+  console?: ProgressHistoryOptions;
   logger?: Logger;
 }
 
@@ -81,7 +84,7 @@ export class ExporterService implements Lifecycle {
       stream: () => this.client,
       ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
     });
-    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, objects: () => this.sources.inputObjects(), waitingFor: () => this.waitingFor() });
+    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, objects: () => this.sources.inputObjects(), waitingFor: () => this.waitingFor(), stream: () => this.client, ...(opts.console ? { console: opts.console } : {}) });
   }
 
   /** Hands a snapshot to the pipeline; one it cannot take (more pools than MAX_POOL_IDS) is logged and the one in force stays. */

@@ -89,7 +89,7 @@ describe('API 400s name the parameter and what it takes', () => {
     const { app } = setup();
     const r = await get(app, '/api/v1/anomaly?status=stale');
     expect(r.status).toBe(404);
-    expect(r.body).toEqual({ error: "no such path '/api/v1/anomaly'; paths: /metrics, /healthz, /readyz, /api/v1/pools, /api/v1/nodes, /api/v1/anomalies, /api/v1/migration, /api/v1/endpoints, /api/v1/restart-plan, /api/v1/check" });
+    expect(r.body).toEqual({ error: "no such path '/api/v1/anomaly'; paths: /metrics, /healthz, /readyz, /api/v1/pools, /api/v1/nodes, /api/v1/anomalies, /api/v1/migration, /api/v1/endpoints, /api/v1/restart-plan, /api/v1/check, /, /console/console.js, /console/console.css, /api/v1/summary" });
   });
 });
 

@@ -3,11 +3,13 @@ import type { Registry } from 'prom-client';
 import { anomalousStatuses, statuses } from '../attribution/classifier.js';
 import type { AttributionPipeline } from '../attribution/pipeline.js';
 import { checkLive } from '../check/live-check.js';
+import { registerConsole } from '../console/console-routes.js';
+import type { ProgressHistoryOptions } from '../console/progress-history.js';
 import type { LiveInventory } from '../inventory/live.js';
 import { formatShell } from '../inventory/plan-format.js';
 import type { SourceItem } from '../ipam/from-objects.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
-import { renderOpenMetrics } from '../metrics/exporter-metrics.js';
+import { renderOpenMetrics, type StreamSource } from '../metrics/exporter-metrics.js';
 import { readModelOf } from '../read-model/read-model.js';
 
 export interface AppDeps {
@@ -21,6 +23,10 @@ export interface AppDeps {
   inventory?: LiveInventory;
   /** The objects the IPAM sources hold now (IpamSources.inputObjects), for /api/v1/check. */
   objects?: () => readonly SourceItem[];
+  /** The relay stream, for the console's pipeline health (`/api/v1/summary`); absent: none. */
+  stream?: () => StreamSource | undefined;
+  /** The console's progress history (sample every `sampleMs`, default 10000; keep `samples`, default 360). */
+  console?: ProgressHistoryOptions;
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
@@ -202,7 +208,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   );
 
-  app.get('/api/v1/migration', { schema: query({}) }, async () => {
+  const migrationNow = () => {
     const snap = store.snapshot;
     const stale = read.activeAnomalies(Infinity, { status: 'stale' });
     // From the pod inventory when pods are known (idle pods count too), else from traffic.
@@ -224,7 +230,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       staleEndpointsActive: stale.length,
       staleFlowsInWindow: round3(stale.reduce((n, s) => n + s.flowsInWindow, 0)),
     };
-  });
+  };
+  app.get('/api/v1/migration', { schema: query({}) }, async () => migrationNow());
 
   app.get(
     '/api/v1/endpoints',
@@ -292,6 +299,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!snap) return reply.code(503).send({ error: 'there is no IPAM state yet: nothing to check until a valid one loads' });
     return checkLive(snap.state, deps.objects?.() ?? [], deps.inventory?.pods());
   });
+
+  // The live migration console at `/` and its `/api/v1/summary` (src/console/).
+  registerConsole(app, { store, read, migration: migrationNow, waitingFor: deps.waitingFor, ...(deps.stream ? { stream: deps.stream } : {}), ...(deps.console ? { options: deps.console } : {}) });
 
   app.setErrorHandler((err, req, reply) => {
     const e = err as { validation?: AjvError[]; statusCode?: number; message: string };
