@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { RelayClient } from '../src/ingest/relay-client.js';
 import { FLOW_MASK_PATHS } from '../src/ingest/field-mask.js';
 import { untilClosed } from './support/lifecycle.js';
@@ -12,7 +13,7 @@ import { killCliProcesses, runCli as run, startCli } from './support/processes.j
 import { RecordingSink } from './support/recording-sink.js';
 import { StaticRelay } from './support/static-relay.js';
 import { tempDir } from './support/temp.js';
-import { waitFor } from './support/wait.js';
+import { poll, waitFor } from './support/wait.js';
 
 // Every command runs as on a machine without any Kubernetes configuration (see noKubeEnv).
 const ipamFile = example('ipam-config.yaml');
@@ -78,6 +79,36 @@ describe('command line', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('simulate-relay --write-ipam: the next step it prints works without a cluster', () => {
+  it('writes its cluster\'s IPAM objects and prints a serve command that becomes ready and sees every pod address as current', async () => {
+    const dir = tempDir('write-ipam');
+    const file = join(dir, 'cluster.yaml');
+    const enough = 600;
+    const relay = startCli(['simulate-relay', '--listen', '127.0.0.1:0', '--rate', '1000', '--write-ipam', file]);
+    const line = (await relay.waitForOutput(/^ {2}(npx hubble-ipam-exporter serve .*)$/m, 'the serve line'))[1]!;
+    const address = (await relay.waitForOutput(/on (127\.0\.0\.1:\d+)/, 'the relay to print its address'))[1]!;
+    expect(line).toBe(`npx hubble-ipam-exporter serve --relay-address ${address} --ipam-source files --ipam-file ${file}`);
+    const objects = (parseYaml(readFileSync(file, 'utf8')) as { kind: string; items: Array<{ kind: string }> });
+    expect(objects.kind).toBe('List');
+    // The default scenario: 3 nodes, 12 pods, the cilium-config ConfigMap.
+    expect(objects.items.map((o) => o.kind).reduce<Record<string, number>>((m, k) => ({ ...m, [k]: (m[k] ?? 0) + 1 }), {})).toEqual({ ConfigMap: 1, Node: 3, CiliumNode: 3, Pod: 12 });
+    // As printed, less `npx hubble-ipam-exporter` (the built CLI is what npx runs) and with a free port.
+    const serve = startCli([...line.split(' ').slice(2), '--listen-address', '127.0.0.1:0']);
+    const url = (await serve.waitForOutput(/msg=serving address=(http:\/\/127\.0\.0\.1:\d+)/, 'serve to listen'))[1]!;
+    await poll('serve to become ready (/readyz 200)', 15_000, async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+    const received = async () => Number(/^hubble_ipam_flows_received_total (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    await poll(`${enough} flows at serve`, 15_000, async () => ((await received()) >= enough ? true : undefined));
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const ends = (status: string) =>
+      [...metrics.matchAll(new RegExp(`^hubble_ipam_flows_total\\{[^}]*status="${status}"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+    // Every flow end of the scenario is a pod of its own node, a node or an external address.
+    expect(ends('wrong_node') + ends('stale') + ends('unallocated') + ends('out_of_pool')).toBe(0);
+    expect(ends('current')).toBeGreaterThan(enough / 2);
+    const anomalies = (await (await fetch(`${url}/api/v1/anomalies`)).json()) as { total: number };
+    expect(anomalies.total).toBe(0);
   });
 });
 

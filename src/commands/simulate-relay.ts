@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { addressArg, applyBooleanEnv, fileArg, intArg, numberArg, opt } from '../cli-options.js';
 import { createLogger } from '../log.js';
 import { defaultScenario, type Scenario } from '../sim/scenario.js';
+import { scenarioIpamYaml } from '../sim/scenario-ipam.js';
 import { SimulatedRelay } from '../sim/simulated-relay.js';
 import { runUntilStopped } from './lifecycle.js';
 
@@ -20,6 +21,8 @@ export interface SimulateRelayFlags {
   tlsKeyFile?: string;
   tlsClientCaFile?: string;
   duration: number;
+  /** Write the simulated cluster's IPAM objects (kubectl-shaped YAML) to this file before serving. Default: none. */
+  writeIpam?: string;
 }
 
 /** Every field of a scenario file (the compiler checks that none is missing). */
@@ -81,6 +84,7 @@ export function simulateRelayCommand(): Command {
     .addOption(opt('--tls-key-file <file>', 'PEM key of --tls-cert-file').argParser(fileArg('*.key')))
     .addOption(opt('--tls-client-ca-file <file>', 'require client certificates signed by this CA (mTLS)').argParser(fileArg('*.crt')))
     .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
+    .addOption(opt('--write-ipam <file>', "write the simulated cluster's IPAM objects (cilium-config, Nodes, CiliumNodes, Services, Pods; kubectl get -o yaml shape) to this file, for serve --ipam-file"))
     .hook('preAction', (c) => applyBooleanEnv(c))
     .action(async (f: SimulateRelayFlags) => {
       const log = createLogger('info');
@@ -88,15 +92,28 @@ export function simulateRelayCommand(): Command {
       const tls = f.tlsCertFile && f.tlsKeyFile
         ? { cert: readFileSync(f.tlsCertFile), key: readFileSync(f.tlsKeyFile), ...(f.tlsClientCaFile ? { clientCa: readFileSync(f.tlsClientCaFile) } : {}) }
         : undefined;
-      const relay = new SimulatedRelay({ scenario: scenarioFromFlags(f), address: f.listen, logger: log, ...(tls ? { tls } : {}) });
+      const scenario = scenarioFromFlags(f);
+      if (f.writeIpam) {
+        // Swapped in whole, as serve expects of a file it re-reads.
+        const tmp = `${f.writeIpam}.tmp-${process.pid}`;
+        try {
+          writeFileSync(tmp, scenarioIpamYaml(scenario));
+          renameSync(tmp, f.writeIpam);
+        } catch (e) {
+          throw new Error(`--write-ipam ${f.writeIpam}: cannot write: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      const relay = new SimulatedRelay({ scenario, address: f.listen, logger: log, ...(tls ? { tls } : {}) });
       // Aborted on SIGTERM/SIGINT or after --duration.
       const stop = new AbortController();
       relay.start(stop.signal);
       const address = await relay.ready();
+      // The next step works on a machine without a cluster: the IPAM objects come from the file written above.
+      const serve = `npx hubble-ipam-exporter serve --relay-address ${address}${tls ? ' --tls' : ''} --ipam-source files --ipam-file ${f.writeIpam ?? 'cluster.yaml'}`;
       process.stdout.write(
         `simulated Hubble Relay on ${address} (${f.rate} flows/s, seed ${f.seed})\n` +
           `  hubble observe --server ${address}${tls ? ' --tls' : ''} --follow\n` +
-          `  hubble-ipam-exporter serve --relay-address ${address}\n`,
+          (f.writeIpam ? `  ${serve}\n` : `  ${serve}   # after simulate-relay --write-ipam cluster.yaml (the IPAM objects of this cluster)\n`),
       );
       await runUntilStopped(f.duration, [{ what: `the simulated relay on ${address}`, stop: () => relay.close() }], { controller: stop });
     });
