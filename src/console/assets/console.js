@@ -46,7 +46,7 @@ function options(sel, values) {
 function renderHealth(s) {
   const relay = s.relay?.state ?? 'none';
   const dot = relay === 'streaming' ? 'ok' : relay === 'closed' ? 'warn' : 'bad';
-  $('health').replaceChildren(
+  $('health').replaceChildren(...[
     h('span', { 'data-testid': 'relay' }, h('i', { class: `dot ${dot}` }), 'relay ', h('b', null, relay)),
     h('span', null, 'flows/s ', h('b', { 'data-testid': 'rate' }, s.flows.perSecond === null ? '–' : fmt(Math.round(s.flows.perSecond)))),
     h('span', null, 'flows ', h('b', { 'data-testid': 'flows' }, fmt(s.flows.total))),
@@ -55,7 +55,7 @@ function renderHealth(s) {
     h('span', { class: s.ipam.lastError ? 'error' : null, 'data-testid': 'ipam-error', title: s.ipam.lastError?.message ?? '' }, s.ipam.lastError ? `IPAM error (${s.ipam.errors}): ${s.ipam.lastError.message}` : 'no IPAM error'),
     s.relay?.lastError ? h('span', { class: 'error' }, `relay: ${s.relay.lastError}`) : null,
     s.ready ? null : h('span', { class: 'error' }, `waiting for ${s.waitingFor.join('; ')}`),
-  );
+  ].filter(Boolean));
 }
 
 function spark(samples) {
