@@ -57,6 +57,7 @@ export function demoCommand(): Command {
       out(`  t=${t.switchAt}s  IPAM switches; CiliumNodes re-created; most pods restart onto 172.20.x addresses`);
       out(`  t=${t.fixAt}s  the pods left behind (${demo.stalePods.map((p) => p.name).join(', ')}) are restarted too;`);
       out(`           ${demo.idlePods.length} idle pods (${demo.idlePods.map((p) => `${p.namespace}/${p.name}`).join(', ')}) never talk: traffic never shows them`);
+      out(`Console:   ${service.address}/`);
       out(`Metrics:   ${service.address}/metrics`);
       out(`Offenders: ${service.address}/api/v1/anomalies?status=stale`);
       out(`Migration: ${service.address}/api/v1/migration   Pools: ${service.address}/api/v1/pools   Nodes: ${service.address}/api/v1/nodes`);
