@@ -11,6 +11,7 @@
  * script, which the test runs as npm does.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +78,24 @@ afterAll(() => {
   // The whole process group: npx starts the CLI as a child of its own.
   for (const c of running) if (c.pid) process.kill(-c.pid, 'SIGKILL');
   if (clone) rmSync(dirname(clone), { recursive: true, force: true });
+});
+
+describe('npm install on the Node versions the README states', () => {
+  it('warns of no engine: every package of the lockfile accepts the oldest Node of package.json\'s engines, this machine\'s, and 24 (the image\'s)', () => {
+    // semver comes with fastify; npm decides EBADENGINE with it.
+    const semver = createRequire(import.meta.url)('semver') as { satisfies(v: string, range: string): boolean; minVersion(range: string): { version: string } };
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[] }> };
+    const oldest = semver.minVersion((JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node).version;
+    expect(readme).toContain(`Node.js ${oldest.replace(/(\.0)+$/, '')} or newer`);
+    const refused = [];
+    for (const node of [oldest, process.version.slice(1), '24.0.0']) {
+      for (const [path, p] of Object.entries(lock.packages)) {
+        const range = !Array.isArray(p.engines) ? p.engines?.node : undefined;
+        if (range && !semver.satisfies(node, range)) refused.push(`${path || '(root)'} needs node ${range}, not ${node}`);
+      }
+    }
+    expect(refused).toEqual([]);
+  });
 });
 
 describe('the first hour, as the README writes it, from a fresh clone', () => {
