@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Flow } from '../src/gen/flow/flow_pb.js';
 import { RecordingSink } from './support/recording-sink.js';
 import { RelayClient, type RelayClientOptions, type RelayState } from '../src/ingest/relay-client.js';
-import type { RelayError } from '../src/ingest/errors.js';
+import { RelayError } from '../src/ingest/errors.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
 import { stateFromObjects } from '../src/ipam/from-objects.js';
 import { loadIpamFiles } from '../src/ipam/ipam-files.js';
@@ -208,6 +208,14 @@ describe('relay connection faults', () => {
   });
 });
 
+
+describe('TLS errors read the same on every supported Node', () => {
+  it("Node 24's advice about the system CA store is dropped: the hint names --tls-ca-file", () => {
+    const details = 'No connection established. Last error: Error: unable to verify the first certificate; if the root CA is installed locally, try running Node.js with --use-system-ca';
+    const e = RelayError.from(Object.assign(new Error(details), { code: status.UNAVAILABLE, details, metadata: {} }), '127.0.0.1:4245', true);
+    expect(e.message).toBe('relay TLS handshake failed (relay 127.0.0.1:4245): unable to verify the first certificate. The relay certificate is not signed by the CA in --tls-ca-file.');
+  });
+});
 
 describe('what a newcomer sees for a wrong address or a TLS mix-up', () => {
   const pki = makeTestPki();

@@ -82,6 +82,8 @@ export function cleanDetails(details: string): string {
     .replace(/^Error: /, '')
     .replace(/[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^\n]*/g, '$1')
     .replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
+    // Node 24's advice for the system store: our hint names the flag that matters here (--tls-ca-file).
+    .replace(/; if the root CA is installed locally, try running Node\.js with --use-system-ca/g, '')
     .trim();
 }
 
