@@ -138,4 +138,11 @@ describe('the live pod inventory and restart plan', () => {
     expect(offline.status).toBe(1);
     expect((JSON.parse(offline.stdout) as { findings: unknown[] }).findings).toEqual(live.findings);
   });
+
+  it('/api/v1/summary names where the IPAM state in force came from (the console shows it)', async () => {
+    const summary = JSON.parse((await get('/api/v1/summary')).text) as { ipam: { source: string; loadedAt: string; version: number; lastError: unknown } };
+    expect(summary.ipam.source).toBe([fx('ipam.yaml'), fx('pods.yaml'), fx('ciliumendpoints.yaml')].join(', '));
+    expect(summary.ipam.lastError).toBeNull();
+    expect(Number.isNaN(Date.parse(summary.ipam.loadedAt))).toBe(false);
+  });
 });

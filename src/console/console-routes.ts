@@ -76,6 +76,9 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       ipam: {
         mode: snap?.state.mode ?? null,
         modeSource: snap?.state.modeSource ?? null,
+        // The source the state in force came from (files, kubernetes, memory) and when it was accepted.
+        source: deps.store.loaded?.source ?? null,
+        loadedAt: deps.store.loaded?.at.toISOString() ?? null,
         version: snap?.version ?? null,
         errors: deps.store.errorCount,
         lastError: e ? { source: e.source, at: e.at.toISOString(), message: e.message } : null,

@@ -47,6 +47,7 @@ export class IpamStore {
   private version = 0;
   /** When the snapshot in force was accepted. */
   private loadedAt: Date | undefined;
+  private loadedSource: string | undefined;
   private readonly remembered = new Map<string, FormerAllocation>();
   /** The snapshot in force's allocations by `node\0cidr`, with how many list each. */
   private readonly currentKeys = new Map<string, number>();
@@ -69,6 +70,11 @@ export class IpamStore {
   /** The store's clock (its `now` option): the sources stamp what they translate with it too. */
   time(): Date {
     return this.now();
+  }
+
+  /** Where the snapshot in force came from (a file list, `kubernetes`, `memory`, …) and when it was accepted. */
+  get loaded(): { source: string; at: Date } | undefined {
+    return this.loadedSource !== undefined && this.loadedAt ? { source: this.loadedSource, at: this.loadedAt } : undefined;
   }
 
   get snapshot(): IpamSnapshot | undefined {
@@ -124,6 +130,7 @@ export class IpamStore {
     this.version++;
     this.current = snap;
     this.loadedAt = this.now();
+    this.loadedSource = source;
     this.log.info('IPAM state updated', { source, version: snap.version, mode: state.mode, pools: state.pools.length, allocations: state.allocations.length, former: merged.former.length });
     for (const fn of this.listeners) fn(snap);
     return snap;

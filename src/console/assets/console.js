@@ -51,7 +51,7 @@ function renderHealth(s) {
     h('span', null, 'flows/s ', h('b', { 'data-testid': 'rate' }, s.flows.perSecond === null ? '–' : fmt(Math.round(s.flows.perSecond)))),
     h('span', null, 'flows ', h('b', { 'data-testid': 'flows' }, fmt(s.flows.total))),
     h('span', null, 'lost events ', h('b', { 'data-testid': 'lost' }, fmt(s.lostEvents.total))),
-    h('span', null, 'IPAM ', h('b', { 'data-testid': 'ipam' }, `${s.ipam.mode ?? 'none'} v${s.ipam.version ?? '–'}`), ` (${s.ipam.modeSource ?? '–'})`),
+    h('span', null, 'IPAM ', h('b', { 'data-testid': 'ipam' }, `${s.ipam.mode ?? 'none'} v${s.ipam.version ?? '–'}`), ` from ${s.ipam.source ?? '–'}`),
     h('span', { class: s.ipam.lastError ? 'error' : null, 'data-testid': 'ipam-error', title: s.ipam.lastError?.message ?? '' }, s.ipam.lastError ? `IPAM error (${s.ipam.errors}): ${s.ipam.lastError.message}` : 'no IPAM error'),
     s.relay?.lastError ? h('span', { class: 'error' }, `relay: ${s.relay.lastError}`) : null,
     s.ready ? null : h('span', { class: 'error' }, `waiting for ${s.waitingFor.join('; ')}`),
