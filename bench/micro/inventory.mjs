@@ -20,10 +20,10 @@
  *   node --expose-gc bench/micro/inventory.mjs [--pods 100000] [--nodes 5000] [--runs 5] [--changes 15] [--warmup 5]
  */
 import { performance } from 'node:perf_hooks';
-import { IpamSources } from '../../dist/ipam/ipam-sources.js';
 import { podShape } from '../../dist/ipam/kube-watch.js';
 import { LiveInventory } from '../../dist/inventory/live.js';
 import { num } from '../lib/args.mjs';
+import { liveSources, published } from '../lib/live-sources.mjs';
 import { nodeName, nodeV4Base } from '../lib/cluster.mjs';
 import { ciliumNode, clusterObjects } from '../lib/kube-cluster.mjs';
 import { failOnError, microArgs, report } from '../lib/micro.mjs';
@@ -81,34 +81,6 @@ function pod(p, moved = 0, rv = 2_000_000 + p) {
   });
 }
 
-/** IpamSources on a stand-in watch: `push(objects)` is the watch's onChange (as bench/micro/ipam-change.mjs). */
-async function liveSources(objects) {
-  let push;
-  const sources = new IpamSources({
-    kube: (onChange) => {
-      push = onChange;
-      return { start() {}, ready: async () => push(objects), close: async () => {}, synced: true };
-    },
-  });
-  sources.start(new AbortController().signal);
-  await sources.ready();
-  if (!sources.store.snapshot) throw new Error(`no IPAM state: ${sources.store.lastError?.message}`);
-  return { sources, push: (o) => push(o) };
-}
-const published = (sources) =>
-  new Promise((resolve, reject) => {
-    const errors = sources.store.errorCount;
-    const off = sources.store.onChange(() => {
-      off();
-      clearInterval(check);
-      resolve();
-    });
-    const check = setInterval(() => {
-      if (sources.store.errorCount === errors) return;
-      clearInterval(check);
-      reject(new Error(`IPAM change rejected: ${sources.store.lastError?.message}`));
-    }, 5);
-  });
 
 // IPAM: 5,000 nodes; the first `staleNodes` re-carved (their gen-0 CIDRs become former allocations).
 const objects = clusterObjects(nodes, 0);

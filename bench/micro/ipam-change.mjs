@@ -22,9 +22,9 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { PrefixCache, stateFromObjects } from '../../dist/ipam/from-objects.js';
-import { IpamSources } from '../../dist/ipam/ipam-sources.js';
 import { IpamStore } from '../../dist/ipam/ipam-store.js';
 import { num } from '../lib/args.mjs';
+import { liveSources, published } from '../lib/live-sources.mjs';
 import { ciliumNode, clusterObjects } from '../lib/kube-cluster.mjs';
 import { failOnError, microArgs, report } from '../lib/micro.mjs';
 import { median } from '../lib/stats.mjs';
@@ -53,47 +53,18 @@ for (let i = 0; i < runs; i++) {
   full.push(performance.now() - t);
 }
 
-/** IpamSources on a stand-in watch: `push(objects)` is the watch's onChange. */
-async function liveSources(objects) {
-  let push;
-  const sources = new IpamSources({
-    kube: (onChange) => {
-      push = onChange;
-      return { start() {}, ready: async () => push(objects), close: async () => {}, synced: true };
-    },
-  });
-  sources.start(new AbortController().signal);
-  await sources.ready();
-  if (!sources.store.snapshot) throw new Error(`no IPAM state: ${sources.store.lastError?.message}`);
-  return { sources, push: (o) => push(o) };
-}
 
 // One change at nodes + endpoints.
 const objects = clusterObjects(nodes, endpoints);
 const { sources, push } = await liveSources(objects);
 if (process.env.DEBUG) console.error("synced", sources.store.snapshot.version);
-const published = () =>
-  new Promise((resolve, reject) => {
-    const errors = sources.store.errorCount;
-    const off = sources.store.onChange(() => {
-      off();
-      clearInterval(check);
-      resolve();
-    });
-    // A rejected state publishes nothing: say why instead of waiting forever.
-    const check = setInterval(() => {
-      if (sources.store.errorCount === errors) return;
-      clearInterval(check);
-      reject(new Error(`IPAM change rejected: ${sources.store.lastError?.message}`));
-    }, 5);
-  });
 const change = [];
 let rv = 10_000_000;
 for (let i = 0; i < warmup + changes; i++) {
   const n = 1 + 2 * i; // objects[1 + 2n] is node n's Node, [2 + 2n] its CiliumNode
   objects[2 + 2 * n] = ciliumNode(n, 1 + (i % 3), rv++); // within the pool (10.0.0.0/8 holds generations 0-3)
   const next = objects.slice();
-  const done = published();
+  const done = published(sources);
   const elu0 = performance.eventLoopUtilization();
   push(next);
   await done;
