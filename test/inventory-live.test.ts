@@ -87,6 +87,9 @@ describe('the live pod inventory and restart plan', () => {
     // Current addresses are not tracked one by one.
     const current = JSON.parse((await get('/api/v1/endpoints?status=current&node=cp')).text) as { total: number; endpoints: Array<{ traffic: unknown }> };
     expect([current.total, [...new Set(current.endpoints.map((e) => e.traffic))]]).toEqual([2, ['untracked']]);
+    const first = JSON.parse((await get('/api/v1/endpoints?status=stale&limit=3')).text) as { total: number; returned: number; truncated: boolean; endpoints: Array<{ ip: string }> };
+    expect([first.total, first.returned, first.truncated]).toEqual([14, 3, true]);
+    expect(first.endpoints.map((e) => e.ip)).toEqual(doc.endpoints.slice(0, 3).map((e) => e.ip));
     const bad = await get('/api/v1/endpoints?status=gone');
     expect(bad.status).toBe(400);
   });

@@ -217,16 +217,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       mode: snap?.state.mode ?? null,
       windowSeconds: read.windowSec,
       progressSource: inv ? 'inventory' : 'traffic',
-      draining: read.migration(snap).map((m) => ({
-        pool: m.pool,
-        cidrs: m.cidrs,
-        progressRatio: inv ? (inv.draining.find((d) => d.pool === m.pool)?.progress ?? null) : m.ratio,
-        ...(inv ? { podsLeft: inv.draining.find((d) => d.pool === m.pool)?.podsLeft ?? 0, podsOff: inv.draining.find((d) => d.pool === m.pool)?.podsOff ?? 0 } : {}),
-        workloadsEverOn: m.everOn,
-        workloadsActive: m.active,
-        workloadsMoved: m.moved,
-        staleEndpointsActive: stale.filter((s) => s.pool === m.pool).length,
-      })),
+      draining: read.migration(snap).map((m) => {
+        const d = inv?.draining.find((x) => x.pool === m.pool);
+        return {
+          pool: m.pool,
+          cidrs: m.cidrs,
+          progressRatio: inv ? (d?.progress ?? null) : m.ratio,
+          ...(inv ? { podsLeft: d?.podsLeft ?? 0, podsOff: d?.podsOff ?? 0 } : {}),
+          workloadsEverOn: m.everOn,
+          workloadsActive: m.active,
+          workloadsMoved: m.moved,
+          staleEndpointsActive: stale.filter((s) => s.pool === m.pool).length,
+        };
+      }),
       staleEndpointsActive: stale.length,
       staleFlowsInWindow: round3(stale.reduce((n, s) => n + s.flowsInWindow, 0)),
     };
@@ -247,12 +250,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     async (req) => {
       const q = req.query as { status?: string; pool?: string; node?: string; namespace?: string; limit: number };
       const inv = deps.inventory?.inventory();
+      // Rows are made for the first `limit` matches only; the others are counted (100,000 pods, 500 shown).
       const rows = [];
+      let total = 0;
       for (const p of inv?.pods ?? []) {
         if (q.node !== undefined && p.node !== q.node) continue;
         if (q.namespace !== undefined && p.pod.namespace !== q.namespace) continue;
         for (const a of p.addresses) {
           if ((q.status !== undefined && a.status !== q.status) || (q.pool !== undefined && a.pool !== q.pool)) continue;
+          if (total++ >= q.limit) continue;
           const tracked = (anomalousStatuses as ReadonlySet<string>).has(a.status);
           rows.push({
             namespace: p.pod.namespace,
@@ -270,16 +276,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           });
         }
       }
-      const shown = page(rows, q.limit);
       return {
         inventoryKnown: inv !== undefined,
         ...(inv ? {} : { hint: NO_PODS }),
         windowSeconds: read.windowSec,
-        total: shown.total,
-        returned: shown.returned,
-        truncated: shown.truncated,
-        limit: shown.limit,
-        endpoints: shown.items,
+        total,
+        returned: rows.length,
+        truncated: total > rows.length,
+        limit: q.limit,
+        endpoints: rows,
       };
     },
   );
