@@ -14,6 +14,15 @@ import { toBinary } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetFlowsResponseSchema } from '../src/gen/observer/observer_pb.js';
 import { parseFlowLine } from '../src/ingest/file-source.js';
+import { Registry } from 'prom-client';
+import { AttributionPipeline } from '../src/attribution/pipeline.js';
+import { LiveInventory } from '../src/inventory/live.js';
+import { stateFromObjects } from '../src/ipam/from-objects.js';
+import { loadIpamFiles } from '../src/ipam/ipam-files.js';
+import { IpamStore } from '../src/ipam/ipam-store.js';
+import { IpamSnapshot } from '../src/ipam/snapshot.js';
+import { readModelOf } from '../src/read-model/read-model.js';
+import { buildApp } from '../src/server/app.js';
 import { ExporterService } from '../src/service.js';
 import { untilClosed } from './support/lifecycle.js';
 import { StaticRelay } from './support/static-relay.js';
@@ -89,6 +98,8 @@ describe('the live pod inventory and restart plan', () => {
     expect([current.total, [...new Set(current.endpoints.map((e) => e.traffic))]]).toEqual([2, ['untracked']]);
     const first = JSON.parse((await get('/api/v1/endpoints?status=stale&limit=3')).text) as { total: number; returned: number; truncated: boolean; endpoints: Array<{ ip: string }> };
     expect([first.total, first.returned, first.truncated]).toEqual([14, 3, true]);
+    // The fixture's pods read cleanly: no problem to report.
+    expect((JSON.parse((await get('/api/v1/endpoints?limit=1')).text) as { podProblems: unknown }).podProblems).toEqual({ total: 0, first: [] });
     expect(first.endpoints.map((e) => e.ip)).toEqual(doc.endpoints.slice(0, 3).map((e) => e.ip));
     const bad = await get('/api/v1/endpoints?status=gone');
     expect(bad.status).toBe(400);
@@ -147,5 +158,24 @@ describe('the live pod inventory and restart plan', () => {
     expect(summary.ipam.source).toBe([fx('ipam.yaml'), fx('pods.yaml'), fx('ciliumendpoints.yaml')].join(', '));
     expect(summary.ipam.lastError).toBeNull();
     expect(Number.isNaN(Date.parse(summary.ipam.loadedAt))).toBe(false);
+  });
+
+  it('/api/v1/endpoints names what could not be read from the pod objects: a pod without an address, an owner of an unknown kind', async () => {
+    const files = loadIpamFiles([fx('ipam.yaml'), fx('pods-odd.yaml')]);
+    const { state, problems } = stateFromObjects({ objects: files.items });
+    expect(problems).toEqual([]);
+    const snapshot = IpamSnapshot.build(state);
+    const pipeline = new AttributionPipeline({ registry: new Registry() });
+    const pods = files.items.filter((it) => it.obj.kind === 'List' || it.obj.kind === 'Pod');
+    const inventory = new LiveInventory({ pods: () => pods, snapshot: () => snapshot, read: readModelOf(pipeline) });
+    const app = buildApp({ registry: new Registry(), pipeline, store: new IpamStore(), inventory, waitingFor: () => [] });
+    const r = await app.inject({ method: 'GET', url: '/api/v1/endpoints?limit=1' });
+    const body = r.json() as { podProblems: { total: number; first: Array<{ where: string; field: string }> } };
+    expect(body.podProblems.total).toBe(2);
+    expect(body.podProblems.first.map((p) => [p.where, p.field])).toEqual([
+      [`Pod shop/no-ip (${fx('pods-odd.yaml')})`, 'status.podIPs'],
+      [`Pod shop/canary-abcde (${fx('pods-odd.yaml')})`, 'metadata.ownerReferences[0].kind'],
+    ]);
+    await app.close();
   });
 });

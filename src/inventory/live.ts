@@ -70,11 +70,6 @@ export class LiveInventory {
 
   private plans = 0;
 
-  /** Whether any pod is known: the inventory answers, else migration progress comes from traffic alone. */
-  known(): boolean {
-    return this.podRecords().pods.length > 0;
-  }
-
   /** The pods known now (Pods, and CiliumEndpoints of pods without one). */
   pods(): readonly PodRecord[] {
     return this.podRecords().pods;

@@ -276,9 +276,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           });
         }
       }
+      // What could not be read from the pod objects (a pod without an address, an owner of an unknown kind), each naming the object.
+      const problems = deps.inventory?.problems() ?? [];
       return {
         inventoryKnown: inv !== undefined,
         ...(inv ? {} : { hint: NO_PODS }),
+        podProblems: { total: problems.length, first: problems.slice(0, READYZ_MAX_PROBLEMS) },
         windowSeconds: read.windowSec,
         total,
         returned: rows.length,
