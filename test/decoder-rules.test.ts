@@ -185,3 +185,21 @@ describe('strings longer than Kubernetes allows are cut and counted', () => {
     expect(full.flow.source.podName).toBe('a'.repeat(MAX_POD_NAME) + CUT_MARKER);
   });
 });
+
+describe('local endpoints: Hubble sets Endpoint.ID only for an endpoint on the observing node', () => {
+  // As in the real dump basic-sample-400-tcp-flows.json: a local client (ID 881) to a remote server (no ID).
+  it.each([
+    ['source local, destination remote', { source: { ID: 881, identity: 300 }, destination: { identity: 301 } }, [true, false], [881, 0]],
+    ['both local (a pod to a pod on the same node)', { source: { ID: 881, identity: 300 }, destination: { ID: 3879, identity: 301 } }, [true, true], [881, 3879]],
+    ['neither (host to world at the stack)', { source: { identity: 1 }, destination: { identity: 2 } }, [false, false], [0, 0]],
+    ['the largest uint32 ID', { source: { ID: 0xffffffff, identity: 300 } }, [true, false], [0xffffffff, 0]],
+  ] as Array<[string, FlowInit, [boolean, boolean], [number, number]]>)('%s: the same in every decoder', (_name, eps, local, ids) => {
+    let seen = 0;
+    throughAll({ IP: ip, ...eps }, (rec, path) => {
+      expect([rec.source.isLocal, rec.destination.isLocal], path).toEqual(local);
+      expect([rec.source.endpointId, rec.destination.endpointId], path).toEqual(ids);
+      seen++;
+    });
+    expect(seen).toBe(3);
+  });
+});

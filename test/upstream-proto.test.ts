@@ -206,6 +206,8 @@ function randomFlowResponse(r: Rng): Built {
     ep.podName = name(r, LIMITS.pod);
     ep.namespace = name(r, LIMITS.namespace);
     ep.identity = identity(r);
+    // Local to the observing node (Hubble sets the endpoint ID) half of the time, up to uint32's largest.
+    ep.ID = r.next() < 0.5 ? 0 : r.next() < 0.1 ? 0xffffffff : 1 + Math.floor(r.next() * 65535);
     if (r.next() < 0.05) delete flow[side];
   }
   if (r.next() < 0.2) delete flow.time;
@@ -223,7 +225,7 @@ function randomFlowResponse(r: Rng): Built {
     const ipText = flow.IP === undefined ? '' : ((flow.IP as Obj)[side] as string);
     const pod = cut((e?.podName as string) ?? '', LIMITS.pod);
     const id = (e?.identity as number) ?? 0;
-    return { ip: ipText, pod, ns: cut((e?.namespace as string) ?? '', LIMITS.namespace), identity: id, isPod: pod !== '' || (id >= 256 && id < 1 << 24) };
+    return { ip: ipText, pod, ns: cut((e?.namespace as string) ?? '', LIMITS.namespace), identity: id, endpointId: (e?.ID as number) ?? 0, isPod: pod !== '' || (id >= 256 && id < 1 << 24) };
   };
   let cuts = 0;
   const count = (s: string | undefined, n: number) => (s !== undefined && s.length > n ? cuts++ : 0);
@@ -260,6 +262,7 @@ function answer(rec: FlowRecord): Obj {
     pod: e.podName,
     ns: e.namespace,
     identity: e.identity,
+    endpointId: e.endpointId,
     isPod: e.isPod,
   });
   return {

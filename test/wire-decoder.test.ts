@@ -12,7 +12,7 @@ import { truthScenario } from './support/ground-truth.js';
 
 /** Every field attribution reads, as plain data. */
 function fields(r: FlowRecord) {
-  const ep = (e: FlowRecord["source"]) => ({ family: e.ip.family, v4: e.ip.v4, v6: [...e.ip.v6], pod: e.podName, ns: e.namespace, identity: e.identity, isPod: e.isPod });
+  const ep = (e: FlowRecord["source"]) => ({ family: e.ip.family, v4: e.ip.v4, v6: [...e.ip.v6], pod: e.podName, ns: e.namespace, identity: e.identity, endpointId: e.endpointId, isPod: e.isPod });
   return {
     time: [r.timeSeconds, r.timeNanos],
     node: r.nodeName,

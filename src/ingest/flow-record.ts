@@ -64,14 +64,26 @@ export class EndpointRecord {
   podName = '';
   namespace = '';
   identity = 0;
+  /**
+   * Hubble's endpoint ID: set (non-zero) only for an endpoint local to the
+   * node that observed the flow (Hubble resolves remote ones from the
+   * ipcache, which has none). See `isLocal`.
+   */
+  endpointId = 0;
   /** The endpoint is a pod (see isPodEndpoint). */
   isPod = false;
+
+  /** The endpoint is local to the observing node: the node that owns its address (issue 14's ownership rule). */
+  get isLocal(): boolean {
+    return this.endpointId !== 0;
+  }
 
   clear(): void {
     this.ip.clear();
     this.podName = '';
     this.namespace = '';
     this.identity = 0;
+    this.endpointId = 0;
     this.isPod = false;
   }
 
@@ -80,6 +92,7 @@ export class EndpointRecord {
     this.podName = o.podName;
     this.namespace = o.namespace;
     this.identity = o.identity;
+    this.endpointId = o.endpointId;
     this.isPod = o.isPod;
   }
 }
@@ -190,6 +203,7 @@ function fillEndpoint(ep: Endpoint | undefined, out: EndpointRecord, rec: FlowRe
   out.podName = cutCounted(ep.podName, MAX_POD_NAME, rec);
   out.namespace = cutCounted(ep.namespace, MAX_NAMESPACE, rec);
   out.identity = ep.identity;
+  out.endpointId = ep.ID;
   out.isPod = isPodEndpoint(out.podName, out.identity);
 }
 

@@ -99,6 +99,7 @@ function endpoint(v: unknown, ep: EndpointRecord, field: string, rec: FlowRecord
   if (typeof v !== 'object') throw new JsonFlowError(`${field}: expected an object`);
   const o = v as Json;
   ep.identity = uint(o.identity, `${field}.identity`);
+  ep.endpointId = uint(o.ID, `${field}.ID`);
   ep.namespace = cutCounted(str(o.namespace, `${field}.namespace`), MAX_NAMESPACE, rec);
   ep.podName = cutCounted(str(pick(o, 'pod_name', 'podName'), `${field}.pod_name`), MAX_POD_NAME, rec);
   ep.isPod = isPodEndpoint(ep.podName, ep.identity);

@@ -25,6 +25,7 @@ const TAG_SECONDS = tagOf(TIMESTAMP_FIELD.seconds, VARINT);
 const TAG_NANOS = tagOf(TIMESTAMP_FIELD.nanos, VARINT);
 const TAG_IP_SOURCE = tagOf(IP_FIELD.source, LEN);
 const TAG_IP_DESTINATION = tagOf(IP_FIELD.destination, LEN);
+const TAG_ENDPOINT_ID = tagOf(ENDPOINT_FIELD.ID, VARINT);
 const TAG_IDENTITY = tagOf(ENDPOINT_FIELD.identity, VARINT);
 const TAG_NAMESPACE = tagOf(ENDPOINT_FIELD.namespace, LEN);
 const TAG_POD_NAME = tagOf(ENDPOINT_FIELD.pod_name, LEN);
@@ -309,6 +310,10 @@ export class WireDecoder implements FlowResponseDecoder {
       const tag = this.varint();
       if (tag === TAG_IDENTITY) {
         ep.identity = this.varint();
+        continue;
+      }
+      if (tag === TAG_ENDPOINT_ID) {
+        ep.endpointId = this.varint();
         continue;
       }
       if ((tag & 7) !== LEN) {

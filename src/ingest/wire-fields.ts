@@ -28,7 +28,7 @@ export const FLOW_FIELD = {
 export const IP_FIELD = { source: 1, destination: 2 } as const;
 
 /** `flow.Endpoint`. */
-export const ENDPOINT_FIELD = { identity: 2, namespace: 3, pod_name: 5 } as const;
+export const ENDPOINT_FIELD = { ID: 1, identity: 2, namespace: 3, pod_name: 5 } as const;
 
 /** `google.protobuf.Timestamp`. */
 export const TIMESTAMP_FIELD = { seconds: 1, nanos: 2 } as const;

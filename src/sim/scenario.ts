@@ -277,9 +277,14 @@ export class ScenarioModel {
     return this.segPods[lo]!;
   }
 
-  private podEndpoint(p: SimPod): EndpointInit {
+  /**
+   * A pod as Hubble describes it from `observer`: the endpoint ID only when the
+   * pod is local to the observing node (Hubble resolves remote pods from the
+   * ipcache, which has no endpoint ID; the real dumps show the same).
+   */
+  private podEndpoint(p: SimPod, observer: string): EndpointInit {
     return {
-      ID: 100 + (this.podIndex.get(p) ?? 0) * 17,
+      ...(p.node === observer ? { ID: 100 + (this.podIndex.get(p) ?? 0) * 17 } : {}),
       identity: identityOf(p.app),
       namespace: p.namespace,
       podName: p.name,
@@ -324,7 +329,7 @@ export class ScenarioModel {
       const peers = active.filter((p) => p !== me && p.ips.some((x) => isV6(x) === v6));
       if (roll < 0.7 && peers.length > 0) {
         const p = r.pick(peers);
-        peer = { ip: p.ips.find((x) => isV6(x) === v6)!, ep: this.podEndpoint(p), pod: p };
+        peer = { ip: p.ips.find((x) => isV6(x) === v6)!, ep: this.podEndpoint(p, node.name), pod: p };
       } else if (roll < 0.8) {
         const ext = s.externalIPs.filter((x) => isV6(x) === v6);
         peer = { ip: ext.length > 0 ? r.pick(ext) : myIp, ep: reservedWorld };
@@ -333,7 +338,7 @@ export class ScenarioModel {
       } else {
         peer = { ip: v6 ? (node.internalIPv6 ?? myIp) : node.internalIP, ep: reservedHost };
       }
-      const mine = { ip: myIp, ep: this.podEndpoint(me), pod: me };
+      const mine = { ip: myIp, ep: this.podEndpoint(me, node.name), pod: me };
       if (r.next() < 0.5) {
         src = mine;
         dst = peer;
