@@ -195,7 +195,7 @@ describe('local endpoints: Hubble sets Endpoint.ID only for an endpoint on the o
     ['the largest uint32 ID', { source: { ID: 0xffffffff, identity: 300 } }, [true, false], [0xffffffff, 0]],
   ] as Array<[string, FlowInit, [boolean, boolean], [number, number]]>)('%s: the same in every decoder', (_name, eps, local, ids) => {
     let seen = 0;
-    throughAll({ IP: ip, ...eps }, (rec, path) => {
+    throughAll({ ...eps, IP: ip } as FlowInit, (rec, path) => {
       expect([rec.source.isLocal, rec.destination.isLocal], path).toEqual(local);
       expect([rec.source.endpointId, rec.destination.endpointId], path).toEqual(ids);
       seen++;
