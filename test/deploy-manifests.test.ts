@@ -11,11 +11,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { requiredRbacRules } from '../src/ipam/kube-watch.js';
-import { baseDir, CERTS_SECRET, COMMON_LABELS, deployDir, NAMESPACE, PORT, rel, tlsDir, type Obj } from './support/deploy-layout.js';
+import { baseDir, CERTS_SECRET, CILIUM_RUN_DIR, COMMON_LABELS, deployDir, HUBBLE_SOCKET, NAMESPACE, perNodeDir, perNodeRootDir, PORT, rel, tlsDir, type Obj } from './support/deploy-layout.js';
 import { checkPrometheusFile, kindInfo, loadYaml, unknownFields, validateObject, yamlFiles } from './support/k8s-schema.js';
-import { idOf, one, readKustomization, render, sameTarget, sortById } from './support/kustomize.js';
+import { idOf, isDeletePatch, one, readKustomization, render, sameTarget, sortById } from './support/kustomize.js';
 import { repoRoot as root } from './support/paths.js';
-import { checkSettingsUseKnownFlags, containerOf, parsedServeOptions, serveHelp } from './support/serve-settings.js';
+import { checkSettingsUseKnownFlags, containerEnv, containerOf, containerPort, parsedServeOptions, serveHelp } from './support/serve-settings.js';
 
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: 60_000 }).status === 0;
 
@@ -48,7 +48,10 @@ describe('deploy/: every manifest', () => {
     for (const file of files) {
       if (basename(file) === 'kustomization.yaml') continue; // readKustomization checked it
       for (const doc of loadYaml(file)) {
-        if (patchFiles.has(file)) {
+        if (patchFiles.has(file) && isDeletePatch(doc, file)) {
+          // Names its target only (isDeletePatch checked that); the render finds it.
+          expect(() => kindInfo(doc), rel(file)).not.toThrow();
+        } else if (patchFiles.has(file)) {
           // A partial object: its fields must exist; the whole is validated after merging (overlay test).
           const info = kindInfo(doc);
           const unknown = info.fields ? unknownFields(doc, info.fields, doc.kind as string) : [];
@@ -66,7 +69,7 @@ describe('deploy/: every manifest', () => {
 });
 
 describe('deploy/: kustomizations', () => {
-  it.each(['deploy/base', 'deploy/overlays/tls'])('%s lists every file it uses, and every manifest beside it', (path) => {
+  it.each(['deploy/base', 'deploy/overlays/tls', 'deploy/overlays/per-node', 'deploy/overlays/per-node-root'])('%s lists every file it uses, and every manifest beside it', (path) => {
     const dir = join(root, path);
     const k = readKustomization(dir);
     const listed = [...k.resources, ...k.patches];
@@ -158,12 +161,186 @@ describe('deploy/: kustomizations', () => {
   });
 
   it.skipIf(!kubectl)('renders as `kubectl kustomize` renders (kubectl installed)', () => {
-    for (const dir of [baseDir, tlsDir]) {
+    for (const dir of [baseDir, tlsDir, perNodeDir, perNodeRootDir]) {
       const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
       expect(r.status, r.stderr).toBe(0);
       const theirs = parseAllDocuments(r.stdout).map((doc) => doc.toJS() as Obj);
       expect(sortById(render(dir)), rel(dir)).toEqual(sortById(theirs));
     }
+  });
+});
+
+/** What the kubelet gives a per-node pod through the downward API, in these tests. */
+const NODE = 'worker-7';
+const DOWNWARD = { 'spec.nodeName': NODE };
+
+/** A resource quantity in base units (cores, bytes), for the forms the manifests use. */
+function quantity(q: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi)?$/.exec(String(q));
+  if (!m) throw new Error(`quantity ${q}: not a form this test reads`);
+  const unit = { '': 1, m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 }[m[2] ?? '']!;
+  return Number(m[1]) * unit;
+}
+
+/** The per-node DaemonSet's pod must say this, field by field (written by hand, not read from the YAML). */
+const PER_NODE_CONTAINER_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+describe('deploy/overlays/per-node', () => {
+  const relayOnly = ['Deployment', 'Service', 'ServiceMonitor'];
+  const perNodeOnly = ['DaemonSet', 'PodMonitor'];
+
+  it('is the base with a DaemonSet and a PodMonitor for the Deployment, Service and ServiceMonitor, and a narrower ClusterRole; every object validates', () => {
+    const base = render(baseDir);
+    const objs = render(perNodeDir);
+    expect(objs.map((o) => o.kind).sort()).toEqual(
+      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'PodMonitor', 'PrometheusRule', 'Role', 'RoleBinding', 'ServiceAccount'].sort(),
+    );
+    for (const o of objs) {
+      validateObject(o, `rendered ${rel(perNodeDir)}`);
+      expect(o.metadata.name, idOf(o)).toBe(o.kind === 'ConfigMap' ? 'hubble-ipam-exporter-dashboards' : 'hubble-ipam-exporter');
+      expect(o.metadata.labels, idOf(o)).toMatchObject(COMMON_LABELS);
+      if (!kindInfo(o).clusterScoped) expect(o.metadata.namespace, idOf(o)).toBe(NAMESPACE);
+    }
+    // Everything else (ServiceAccount, bindings, Role, rules, dashboards) is the base's, unchanged.
+    const same = (o: Obj) => ![...relayOnly, ...perNodeOnly, 'ClusterRole'].includes(o.kind);
+    expect(sortById(objs.filter(same))).toEqual(sortById(base.filter(same)));
+    expect(one(objs, 'ClusterRole').metadata).toEqual(one(base, 'ClusterRole').metadata);
+    // The files the overlay adds are right without kustomize too (labels and namespace their own).
+    for (const file of readKustomization(perNodeDir).resources.filter((r) => r.endsWith('.yaml'))) {
+      for (const o of loadYaml(join(perNodeDir, file))) {
+        expect(o.metadata.labels, `${file} carries the common labels itself`).toMatchObject(COMMON_LABELS);
+        expect(o.metadata.namespace, `${file} names its namespace itself`).toBe(NAMESPACE);
+      }
+    }
+  });
+
+  it('the DaemonSet: every node (tolerations, below Cilium in priority), its own agent socket through a read-only hostPath, its node from the downward API, non-root with the socket group', () => {
+    const base = render(baseDir);
+    const ds = one(render(perNodeDir), 'DaemonSet');
+    const pod = ds.spec.template.spec;
+    expect(ds.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'hubble-ipam-exporter' });
+    expect(ds.spec.template.metadata.labels).toMatchObject({ ...ds.spec.selector.matchLabels, ...COMMON_LABELS });
+    expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
+    expect({ hostNetwork: pod.hostNetwork, tolerations: pod.tolerations, priorityClassName: pod.priorityClassName }).toEqual({
+      hostNetwork: false,
+      tolerations: [{ operator: 'Exists' }],
+      // Not system-node-critical, Cilium's agent's own class: the exporter never preempts it.
+      priorityClassName: 'system-cluster-critical',
+    });
+    expect(pod.serviceAccountName).toBe(one(base, 'ServiceAccount').metadata.name);
+    expect(pod.automountServiceAccountToken).toBe(true);
+
+    const c = containerOf(ds);
+    expect(c.env).toEqual([
+      { name: 'HUBBLE_IPAM_RELAY_ADDRESS', value: `unix://${HUBBLE_SOCKET}` },
+      { name: 'HUBBLE_IPAM_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      { name: 'HUBBLE_IPAM_IPAM_SOURCE', value: 'kubernetes' },
+      { name: 'HUBBLE_IPAM_WATCH_PODS', value: 'true' },
+      { name: 'HUBBLE_IPAM_LISTEN_ADDRESS', value: `0.0.0.0:${PORT}` },
+      { name: 'NODE_OPTIONS', value: '--max-old-space-size=160 --max-semi-space-size=8' },
+    ]);
+    expect(c.volumeMounts).toEqual([
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'cilium-run', mountPath: CILIUM_RUN_DIR, readOnly: true },
+    ]);
+    expect(pod.volumes).toEqual([
+      { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
+      { name: 'cilium-run', hostPath: { path: CILIUM_RUN_DIR, type: 'Directory' } },
+    ]);
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+      supplementalGroups: [1000], // the placeholder docs/deploy.md tells how to replace
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.securityContext).toEqual(PER_NODE_CONTAINER_SECURITY);
+    expect(c.securityContext).toEqual(containerOf(one(base, 'Deployment')).securityContext);
+
+    // The real `serve` reads per-node mode from it: the agent's socket, the pod's node, its pods.
+    const opts = parsedServeOptions(c, DOWNWARD);
+    expect({
+      relayAddress: opts.relayAddress,
+      nodeName: opts.nodeName,
+      watchPods: opts.watchPods,
+      watchEndpoints: opts.watchEndpoints,
+      ipamSource: opts.ipamSource,
+      listenAddress: opts.listenAddress,
+    }).toEqual({ relayAddress: `unix://${HUBBLE_SOCKET}`, nodeName: NODE, watchPods: true, watchEndpoints: false, ipamSource: 'kubernetes', listenAddress: `0.0.0.0:${PORT}` });
+    checkSettingsUseKnownFlags(c, serveHelp(), DOWNWARD);
+    // The socket the address names is the host's: inside the hostPath mount, at the host's own path.
+    const socketDir = dirname(String(opts.relayAddress).slice('unix://'.length));
+    const mount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === socketDir)!;
+    expect(pod.volumes.find((v: Obj) => v.name === mount.name).hostPath.path).toBe(socketDir);
+
+    // Smaller than Relay mode (one node's flows), and V8's heap (old space + 3 semi-spaces) under its limit.
+    const relay = containerOf(one(base, 'Deployment')).resources as Obj;
+    const mine = c.resources as Obj;
+    for (const [kind, res] of [['requests', 'cpu'], ['requests', 'memory'], ['limits', 'cpu'], ['limits', 'memory']] as const) {
+      expect(quantity(mine[kind][res]), `${kind}.${res}`).toBeLessThan(quantity(relay[kind][res]));
+    }
+    const heapMi = (flag: string) => Number(new RegExp(`--${flag}=(\\d+)`).exec(String(containerEnv(c, DOWNWARD).NODE_OPTIONS))![1]);
+    expect((heapMi('max-old-space-size') + 3 * heapMi('max-semi-space-size')) * 2 ** 20).toBeLessThan(quantity(mine.limits.memory));
+    // The probes and port are Relay mode's: the same exporter, the same endpoints.
+    const relayContainer = containerOf(one(base, 'Deployment'));
+    for (const key of ['ports', 'startupProbe', 'livenessProbe', 'readinessProbe', 'image', 'args']) expect(c[key], key).toEqual(relayContainer[key]);
+  });
+
+  it('the PodMonitor scrapes each DaemonSet pod under its own job and adds no label that could collide across replicas', () => {
+    const base = render(baseDir);
+    const objs = render(perNodeDir);
+    const pm = one(objs, 'PodMonitor');
+    const ds = one(objs, 'DaemonSet');
+    const sm = one(base, 'ServiceMonitor');
+    expect(pm.metadata.labels.release).toBe('prometheus');
+    expect(pm.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
+    expect(ds.spec.template.metadata.labels).toMatchObject(pm.spec.selector.matchLabels);
+    expect(pm.spec.podMetricsEndpoints).toHaveLength(1);
+    const ep = pm.spec.podMetricsEndpoints[0] as Obj;
+    expect(containerPort(containerOf(ds), ep.port)?.containerPort).toBe(PORT);
+    // Scraped as Relay mode is (path, interval, timeout, honorLabels) ...
+    const { port: _p, relabelings, ...rest } = ep;
+    const { port: _q, ...relayEndpoint } = sm.spec.endpoints[0] as Obj;
+    expect(rest).toEqual(relayEndpoint);
+    // ... under another job: Relay mode's is the base Service's name (a ServiceMonitor's default job).
+    expect(relabelings).toEqual([{ action: 'replace', targetLabel: 'job', replacement: 'hubble-ipam-exporter-per-node' }]);
+    expect(sm.spec.jobLabel).toBeUndefined();
+    expect(one(base, 'Service').metadata.name).not.toBe('hubble-ipam-exporter-per-node');
+    // Nothing the overlay adds to a target could be the same on two replicas but for job, which is
+    // meant to be: no podTargetLabels, no metric relabeling, and instance is the pod's own address.
+    expect(pm.spec.podTargetLabels).toBeUndefined();
+    expect(ep.metricRelabelings).toBeUndefined();
+    expect(ds.spec.template.spec.hostNetwork).toBe(false);
+  });
+});
+
+describe('deploy/overlays/per-node-root', () => {
+  it('changes only the DaemonSet: uid 0 instead of the socket group, and still no capability, no privilege escalation, a read-only root', () => {
+    const perNode = render(perNodeDir);
+    const objs = render(perNodeRootDir);
+    expect(sortById(objs.filter((o) => o.kind !== 'DaemonSet'))).toEqual(sortById(perNode.filter((o) => o.kind !== 'DaemonSet')));
+    const ds = one(objs, 'DaemonSet');
+    validateObject(ds, `rendered ${rel(perNodeRootDir)}`);
+    expect(ds.spec.template.spec.securityContext).toEqual({ runAsNonRoot: false, runAsUser: 0, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(containerOf(ds).securityContext).toEqual({ ...PER_NODE_CONTAINER_SECURITY, runAsNonRoot: false, runAsUser: 0 });
+    // The rest of the pod is per-node's.
+    const strip = (d: Obj) => {
+      const o = structuredClone(d);
+      delete o.spec.template.spec.securityContext;
+      delete o.spec.template.spec.containers[0].securityContext;
+      return o;
+    };
+    expect(strip(ds)).toEqual(strip(one(perNode, 'DaemonSet')));
   });
 });
 
@@ -174,8 +351,23 @@ describe('deploy/: RBAC', () => {
       (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) => r.verbs.flatMap((v) => (r.resourceNames ?? ['*']).map((n) => `${g}|${res}|${v}|${n}`)))),
     );
 
-  it('the ClusterRole and the Role grant exactly requiredRbacRules, the cilium-config one in kube-system only', () => {
-    const objs = render(baseDir);
+  type Rule = (typeof requiredRbacRules)[number];
+  interface WatchSettings {
+    watchEndpoints: boolean;
+    watchPods: boolean;
+  }
+  /**
+   * requiredRbacRules for what an exporter watches. Today it is one list (every resource the
+   * watch can read); once it is a function of the watch settings (src/ipam/kube-watch.ts), it is
+   * called with them.
+   */
+  const rulesFor = (settings: WatchSettings): Rule[] => {
+    const r = requiredRbacRules as unknown;
+    return typeof r === 'function' ? (r as (s: WatchSettings) => Rule[])(settings) : (r as Rule[]);
+  };
+
+  function checkGrants(dir: string, settings: WatchSettings) {
+    const objs = render(dir);
     const clusterRole = one(objs, 'ClusterRole');
     const role = one(objs, 'Role');
     for (const r of [...clusterRole.rules, ...role.rules] as Obj[]) {
@@ -184,7 +376,7 @@ describe('deploy/: RBAC', () => {
       expect(JSON.stringify(r), 'no wildcards').not.toContain('*');
     }
     const granted = [...tuples(clusterRole.rules), ...tuples(role.rules)].sort();
-    const required = tuples(requiredRbacRules).sort();
+    const required = tuples(rulesFor(settings)).sort();
     expect(new Set(granted).size, 'no tuple granted twice').toBe(granted.length);
     expect(granted).toEqual(required);
     // Namespaced by name where the ConfigMap lives; cluster-wide for the rest.
@@ -192,12 +384,34 @@ describe('deploy/: RBAC', () => {
     expect(tuples(clusterRole.rules).sort()).toEqual(required.filter((t) => !t.startsWith('|configmaps|')));
     expect(role.metadata.namespace).toBe(NAMESPACE);
     expect(tuples(role.rules).every((t) => t.endsWith('|cilium-config'))).toBe(true);
+    return granted;
+  }
+
+  it('the ClusterRole and the Role grant exactly requiredRbacRules, the cilium-config one in kube-system only', () => {
+    // The base grants what --watch-endpoints and --watch-pods read although it sets neither, so
+    // that turning one on needs no RBAC change (docs/deploy.md).
+    checkGrants(baseDir, { watchEndpoints: true, watchPods: true });
   });
 
-  it('each binding gives its role to the ServiceAccount the Deployment runs as', () => {
-    const objs = render(baseDir);
+  it.each([perNodeDir, perNodeRootDir])('per-node mode (%s) grants exactly requiredRbacRules for the watches its DaemonSet turns on: no CiliumEndpoints', (dir) => {
+    const opts = parsedServeOptions(containerOf(one(render(dir), 'DaemonSet')), DOWNWARD);
+    const settings = { watchEndpoints: opts.watchEndpoints === true, watchPods: opts.watchPods === true };
+    expect(settings).toEqual({ watchEndpoints: false, watchPods: true });
+    const granted = checkGrants(dir, settings);
+    // Written out by hand: what per-node mode reads, and nothing it does not.
+    const verbs = (g: string, r: string, name = '*') => ['get', 'list', 'watch'].map((v) => `${g}|${r}|${v}|${name}`);
+    expect(granted).toEqual(
+      [...verbs('', 'nodes'), ...verbs('', 'pods'), ...verbs('', 'configmaps', 'cilium-config'), ...verbs('cilium.io', 'ciliumnodes'), ...verbs('cilium.io', 'ciliumpodippools')].sort(),
+    );
+  });
+
+  it.each([
+    [baseDir, 'Deployment'],
+    [perNodeDir, 'DaemonSet'],
+  ])('each binding gives its role to the ServiceAccount the workload runs as (%s)', (dir, kind) => {
+    const objs = render(dir);
     const sa = one(objs, 'ServiceAccount');
-    const d = one(objs, 'Deployment');
+    const d = one(objs, kind);
     expect(d.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
     expect(d.spec.template.spec.automountServiceAccountToken).not.toBe(false);
     for (const [binding, role] of [

@@ -9,8 +9,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import * as clientNode from '@kubernetes/client-node';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -37,11 +39,13 @@ export const KINDS: Record<string, KindInfo> = {
   'v1/Service': { model: Service, fields: 'V1Service' },
   'v1/ConfigMap': { model: ConfigMap, fields: 'V1ConfigMap' },
   'apps/v1/Deployment': { model: Deployment, fields: 'V1Deployment' },
+  'apps/v1/DaemonSet': { model: DaemonSet, fields: 'V1DaemonSet' },
   'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, fields: 'V1ClusterRole', clusterScoped: true },
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, fields: 'V1ClusterRoleBinding', clusterScoped: true },
   'rbac.authorization.k8s.io/v1/Role': { model: Role, fields: 'V1Role' },
   'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, fields: 'V1RoleBinding' },
   'monitoring.coreos.com/v1/ServiceMonitor': { model: ServiceMonitor },
+  'monitoring.coreos.com/v1/PodMonitor': { model: PodMonitor },
   'monitoring.coreos.com/v1/PrometheusRule': { model: PrometheusRule },
 };
 

@@ -68,6 +68,19 @@ export function strategicMerge(base: unknown, patch: unknown, field?: string): u
   return patch;
 }
 
+/**
+ * A patch that removes its target (`$patch: delete` at the top, as kustomize
+ * reads it): only the target's apiVersion, kind, name and namespace beside it.
+ * Any other top-level `$patch` fails rather than being ignored.
+ */
+export function isDeletePatch(patch: Obj, file: string): boolean {
+  if (patch.$patch === undefined) return false;
+  if (patch.$patch !== 'delete') throw new Error(`${rel(file)}: $patch: ${JSON.stringify(patch.$patch)} is not implemented by the test's renderer (only delete)`);
+  const extra = [...Object.keys(patch).filter((key) => !['$patch', 'apiVersion', 'kind', 'metadata'].includes(key)), ...Object.keys(patch.metadata ?? {}).filter((key) => !['name', 'namespace'].includes(key)).map((key) => `metadata.${key}`)];
+  if (extra.length) throw new Error(`${rel(file)}: a delete patch names its target only; also has ${extra.join(', ')}`);
+  return true;
+}
+
 export const idOf = (o: Obj) => `${o.apiVersion} ${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
 export const sameTarget = (a: Obj, b: Obj) => a.apiVersion === b.apiVersion && a.kind === b.kind && a.metadata?.name === b.metadata?.name && (a.metadata?.namespace ?? NAMESPACE) === (b.metadata?.namespace ?? NAMESPACE);
 
@@ -89,7 +102,8 @@ export function render(dir: string): Obj[] {
     for (const patch of loadYaml(join(dir, path))) {
       const i = objects.findIndex((o) => sameTarget(o, patch));
       if (i < 0) throw new Error(`${rel(join(dir, path))}: patch target ${idOf(patch)} is not a resource of ${rel(dir)}`);
-      objects = objects.map((o, j) => (j === i ? (strategicMerge(o, patch) as Obj) : o));
+      if (isDeletePatch(patch, join(dir, path))) objects = objects.filter((_, j) => j !== i);
+      else objects = objects.map((o, j) => (j === i ? (strategicMerge(o, patch) as Obj) : o));
     }
   }
   const ids = objects.map(idOf);

@@ -36,17 +36,32 @@ export const containerOf = (d: Obj): Container => {
   return cs[0]!;
 };
 
-export function containerEnv(c: Container): Record<string, string> {
+/**
+ * The downward API's values for a pod, by `fieldRef.fieldPath`, as the kubelet
+ * would fill them in: what a test gives for `valueFrom` variables.
+ */
+export type DownwardValues = Record<string, string>;
+
+/** A container's environment; a `valueFrom.fieldRef` variable takes its value from `downward` (any other valueFrom, or a field not given, fails). */
+export function containerEnv(c: Container, downward: DownwardValues = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const e of c.env ?? []) {
-    if (e.valueFrom !== undefined || typeof e.value !== 'string') throw new Error(`env ${e.name}: only literal string values are checked here`);
+    if (e.valueFrom !== undefined) {
+      const ref = (e.valueFrom as { fieldRef?: { fieldPath?: string } }).fieldRef;
+      const keys = Object.keys(e.valueFrom as object);
+      const value = ref?.fieldPath !== undefined ? downward[ref.fieldPath] : undefined;
+      if (keys.join() !== 'fieldRef' || value === undefined) throw new Error(`env ${e.name}: valueFrom ${JSON.stringify(e.valueFrom)}: only fieldRef with a value the test gives (${Object.keys(downward).join(', ') || 'none'}) is checked here`);
+      env[e.name] = value;
+      continue;
+    }
+    if (typeof e.value !== 'string') throw new Error(`env ${e.name}: only literal string values are checked here`);
     env[e.name] = e.value;
   }
   return env;
 }
 
 /** The options the real `serve` command parses from a container's args and environment (its action replaced by a print). */
-export function parsedServeOptions(c: Container): Obj {
+export function parsedServeOptions(c: Container, downward: DownwardValues = {}): Obj {
   expect(c.command, 'the image ENTRYPOINT runs the CLI; the Deployment sets no command').toBeUndefined();
   const args = c.args ?? [];
   expect(args[0], 'the first argument is the command').toBe('serve');
@@ -62,19 +77,19 @@ export function parsedServeOptions(c: Container): Obj {
     timeout: 30_000,
     cwd: repoRoot,
     // Only the container's environment: none of the test runner's HUBBLE_IPAM_*.
-    env: { PATH: process.env.PATH ?? '', ...containerEnv(c) },
+    env: { PATH: process.env.PATH ?? '', ...containerEnv(c, downward) },
   });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Obj;
 }
 
-export function checkSettingsUseKnownFlags(c: Container, help: ReturnType<typeof serveHelp>): void {
+export function checkSettingsUseKnownFlags(c: Container, help: ReturnType<typeof serveHelp>, downward: DownwardValues = {}): void {
   for (const a of c.args ?? []) {
     if (!a.startsWith('--')) continue;
     const flag = a.split('=')[0]!;
     expect(help.flags.has(flag), `${flag} is a serve flag`).toBe(true);
   }
-  for (const [name, value] of Object.entries(containerEnv(c))) {
+  for (const [name, value] of Object.entries(containerEnv(c, downward))) {
     if (!name.startsWith('HUBBLE_IPAM_')) continue;
     const flag = help.env.get(name);
     expect(flag, `${name} is a variable serve --help lists`).toBeDefined();
