@@ -23,6 +23,8 @@ export interface SimulateRelayFlags {
   duration: number;
   /** Write the simulated cluster's IPAM objects (kubectl-shaped YAML) to this file before serving. Default: none. */
   writeIpam?: string;
+  /** Serve as this scenario node's Hubble agent (its flows only, no node status) instead of as Relay. Default: Relay. */
+  agentNode?: string;
 }
 
 /** Every field of a scenario file (the compiler checks that none is missing). */
@@ -72,7 +74,7 @@ export function scenarioFromFlags(f: Pick<SimulateRelayFlags, 'seed' | 'rate' | 
 export function simulateRelayCommand(): Command {
   return new Command('simulate-relay')
     .description('serve a simulated Hubble Relay (observer.Observer over gRPC) for demos, tests and `hubble observe`')
-    .addOption(opt('--listen <host:port>', 'address to serve gRPC on').default('127.0.0.1:4245').argParser(addressArg))
+    .addOption(opt('--listen <host:port>', 'address to serve gRPC on: host:port, or unix:///path (a socket file left by an earlier run is replaced)').default('127.0.0.1:4245').argParser(addressArg))
     .addOption(opt('--seed <n>', 'seed of the deterministic scenario').default(1).argParser(intArg(0, 2 ** 31 - 1)))
     .addOption(opt('--rate <flows-per-second>', 'flows per second').default(200).argParser(numberArg(0.001)))
     .addOption(opt('--total <n>', 'stop generating after this many flows (default: endless)').argParser(intArg(0)))
@@ -85,6 +87,7 @@ export function simulateRelayCommand(): Command {
     .addOption(opt('--tls-client-ca-file <file>', 'require client certificates signed by this CA (mTLS)').argParser(fileArg('*.crt')))
     .addOption(opt('--duration <seconds>', 'stop after this long (0: run until stopped)').default(0).argParser(numberArg(0)))
     .addOption(opt('--write-ipam <file>', "write the simulated cluster's IPAM objects (cilium-config, Nodes, CiliumNodes, Services, Pods; kubectl get -o yaml shape) to this file, for serve --ipam-file"))
+    .addOption(opt('--agent-node <name>', "act as this scenario node's Hubble agent (as on unix:///var/run/cilium/hubble.sock): that node's flows and lost events only, no node status, GetNodes unimplemented; for per-node mode (serve --node-name)"))
     .hook('preAction', (c) => applyBooleanEnv(c))
     .action(async (f: SimulateRelayFlags) => {
       const log = createLogger('info');
@@ -103,18 +106,20 @@ export function simulateRelayCommand(): Command {
           throw new Error(`--write-ipam ${f.writeIpam}: cannot write: ${(e as Error).message}`, { cause: e });
         }
       }
-      const relay = new SimulatedRelay({ scenario, address: f.listen, logger: log, ...(tls ? { tls } : {}) });
+      const relay = new SimulatedRelay({ scenario, address: f.listen, logger: log, ...(tls ? { tls } : {}), ...(f.agentNode !== undefined ? { agentNode: f.agentNode } : {}) });
       // Aborted on SIGTERM/SIGINT or after --duration.
       const stop = new AbortController();
       relay.start(stop.signal);
       const address = await relay.ready();
       // The next step works on a machine without a cluster: the IPAM objects come from the file written above.
-      const serve = `npx hubble-ipam-exporter serve --relay-address ${address}${tls ? ' --tls' : ''} --ipam-source files --ipam-file ${f.writeIpam ?? 'cluster.yaml'}`;
+      const nodeFlag = f.agentNode !== undefined ? ` --node-name ${f.agentNode}` : '';
+      const serve = `npx hubble-ipam-exporter serve${nodeFlag} --relay-address ${address}${tls ? ' --tls' : ''} --ipam-source files --ipam-file ${f.writeIpam ?? 'cluster.yaml'}`;
+      const what = relay.agentNodeName !== undefined ? `simulated Hubble agent of node ${relay.agentNodeName} (its share of the scenario)` : 'simulated Hubble Relay';
       process.stdout.write(
-        `simulated Hubble Relay on ${address} (${f.rate} flows/s, seed ${f.seed})\n` +
+        `${what} on ${address} (${f.rate} flows/s in the scenario, seed ${f.seed})\n` +
           `  hubble observe --server ${address}${tls ? ' --tls' : ''} --follow\n` +
           (f.writeIpam ? `  ${serve}\n` : `  ${serve}   # after simulate-relay --write-ipam cluster.yaml (the IPAM objects of this cluster)\n`),
       );
-      await runUntilStopped(f.duration, [{ what: `the simulated relay on ${address}`, stop: () => relay.close() }], { controller: stop });
+      await runUntilStopped(f.duration, [{ what: `the ${what} on ${address}`, stop: () => relay.close() }], { controller: stop });
     });
 }

@@ -3,6 +3,59 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 /** What to check when an address answers, but not as a gRPC server. */
 export const RELAY_PORT_HINT = '(is this the Hubble Relay port? default 4245 / Service port 80)';
 
+/** Where Cilium's agent serves Hubble on every node (per-node mode reads it through a hostPath mount). */
+export const AGENT_SOCKET_PATH = '/var/run/cilium/hubble.sock';
+
+/** What to check when a unix socket answers, but not as a gRPC server. */
+export const AGENT_SOCKET_HINT = `(is this Hubble's socket? Cilium's agent serves it at ${AGENT_SOCKET_PATH})`;
+
+/** The address hint for `address`: the agent socket's for `unix:` addresses, else the Relay port's. */
+export function addressHint(address: string): string {
+  return socketPathOf(address) === undefined ? RELAY_PORT_HINT : AGENT_SOCKET_HINT;
+}
+
+/** The file path of a `unix:///path` or `unix:path` address; undefined for any other address. */
+export function socketPathOf(address: string): string | undefined {
+  if (address.startsWith('unix://')) return address.slice('unix://'.length);
+  if (address.startsWith('unix:')) return address.slice('unix:'.length);
+  return undefined;
+}
+
+/**
+ * What an operator does about a unix socket that cannot be connected to
+ * (per-node mode, the local agent's hubble.sock), by the errno grpc-js
+ * reports. Cilium's agent removes a stale socket file and binds a new one at
+ * start, then (running as root) sets it to mode 0660, owner root, group
+ * `cilium` when the host has that group, else root's group
+ * (pkg/hubble/server/serveroption/option_linux.go, WithUnixSocketListener;
+ * pkg/api/socket.go, SetDefaultPermissions; pkg/api/const.go,
+ * CiliumGroupName and SocketFileMode).
+ */
+function socketProblem(raw: string, address: string, path: string): string | undefined {
+  if (/\bENOENT\b/.test(raw)) {
+    return (
+      `agent socket ${path} does not exist (relay ${address}): Cilium's agent is not running on this node, Hubble is disabled in it ` +
+      `(enable-hubble), or the host's /var/run/cilium is not mounted into this pod (a hostPath volume of /var/run/cilium, where the agent creates hubble.sock). ` +
+      `Check that cilium-agent runs on this node and the pod's volumes; see docs/deploy.md "Per-node mode"`
+    );
+  }
+  if (/\bEACCES\b|\bEPERM\b/.test(raw)) {
+    return (
+      `permission denied on agent socket ${path} (relay ${address}): Cilium makes hubble.sock mode 0660, owner root, group "cilium" where the host has that group. ` +
+      `Add that group's GID (getent group cilium, on the node) to the pod's securityContext.supplementalGroups, or, where the host has no cilium group, ` +
+      `run the pod as user 0; see docs/deploy.md "Per-node mode"`
+    );
+  }
+  if (/\bECONNREFUSED\b/.test(raw)) {
+    return (
+      `nothing listens on agent socket ${path} (relay ${address}): the file is left over from a Cilium agent that stopped; the agent replaces it when it starts. ` +
+      `Check that cilium-agent runs on this node`
+    );
+  }
+  if (NOT_HTTP2.test(raw) || CLOSED_BEFORE_ANSWER.test(raw)) return `${path} does not speak HTTP/2 gRPC (relay ${address}) ${AGENT_SOCKET_HINT}`;
+  return undefined;
+}
+
 /**
  * The one error type of the ingest layer. `retryable` decides what happens
  * next: the relay client reconnects, with backoff, after a retryable error
@@ -40,6 +93,11 @@ export class RelayError extends Error {
       if (problem) {
         const message = problem.plaintext ? `relay TLS handshake failed${where}: ${problem.hint}` : `relay TLS handshake failed${where}: ${details}. ${problem.hint}`;
         return new RelayError(message, true, e.code, { cause: e });
+      }
+      const socketPath = address === undefined ? undefined : socketPathOf(address);
+      if (address && socketPath !== undefined && e.code === status.UNAVAILABLE) {
+        const problem = socketProblem(raw, address, socketPath);
+        if (problem) return new RelayError(problem, true, e.code, { cause: e });
       }
       if (address && e.code === status.UNAVAILABLE) {
         if (NOT_HTTP2.test(raw)) return new RelayError(`relay ${address} does not speak HTTP/2 gRPC ${RELAY_PORT_HINT}`, true, e.code, { cause: e });

@@ -15,7 +15,7 @@ import { NodeState } from '../gen/relay/relay_pb.js';
 import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from '../util/backoff.js';
-import { RELAY_PORT_HINT, RelayError } from './errors.js';
+import { addressHint, RelayError } from './errors.js';
 import { DEFAULT_FUTURE_TOLERANCE_MS, FutureGuard } from './future-guard.js';
 import { deserializer, paths, rawBytes, serializer } from './observer-service.js';
 import { KIND_FLOW, KIND_LOST_EVENTS, KIND_NODE_STATUS, ResponseDecoder, peekNodeName, type FlowResponseDecoder } from './response-decoder.js';
@@ -384,7 +384,7 @@ export class RelayClient implements Lifecycle {
     const ms = this.opts.connectTimeoutMs;
     this.onStreamEnd(
       new RelayError(
-        `relay ${this.opts.address} sent no HTTP/2 gRPC answer within ${ms} ms (connect deadline): a frozen or unreachable relay, or not a gRPC server ${RELAY_PORT_HINT}`,
+        `relay ${this.opts.address} sent no HTTP/2 gRPC answer within ${ms} ms (connect deadline): a frozen or unreachable relay, or not a gRPC server ${addressHint(this.opts.address)}`,
         true,
         status.DEADLINE_EXCEEDED,
       ),

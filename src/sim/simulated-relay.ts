@@ -7,6 +7,7 @@ import {
   type ServerWritableStream,
   type sendUnaryData,
 } from '@grpc/grpc-js';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LostEventSchema } from '../gen/flow/flow_pb.js';
 import {
@@ -24,6 +25,8 @@ import { NodeState, NodeStatusEventSchema } from '../gen/relay/relay_pb.js';
 import { observerServerDefinition } from '../ingest/observer-service.js';
 import { closeOnAbort, type Lifecycle } from '../lifecycle.js';
 import { silentLogger, type Logger } from '../log.js';
+import { socketPathOf } from '../ingest/errors.js';
+import { AgentShare } from './agent-share.js';
 import { flowPasses, unsupportedFilterFields } from './flow-filter.js';
 import { InvalidFieldMaskError, maskFlow, maskTree, type MaskTree } from './hubble-field-mask.js';
 import { ScenarioModel, type Scenario } from './scenario.js';
@@ -47,6 +50,14 @@ export interface SimulatedRelayOptions {
   tls?: SimulatedRelayTls;
   /** Default: silent. */
   logger?: Logger;
+  /**
+   * Serve as this node's Hubble agent instead of as Relay: a bare node name of
+   * the scenario. The agent sends exactly the flows the relay sends as
+   * observed on that node (the same flows, bytes for bytes), that node's
+   * LostEvents, and no node status; its ServerStatus counts its own share and
+   * leaves the node counts unset; GetNodes is UNIMPLEMENTED. Default: Relay.
+   */
+  agentNode?: string;
 }
 
 /** Where `start` binds when no address is given: loopback, a free port. */
@@ -66,6 +77,12 @@ class EncodedFlows {
     this.index = new Float64Array(capacity).fill(-1);
   }
 }
+
+/** The version a simulated agent reports in ServerStatus. */
+export const SIMULATED_AGENT_VERSION = 'hubble-ipam-exporter simulated agent';
+
+/** What Cilium's agent answers to GetNodes (pkg/hubble/observer/local_observer.go: `codes.Unimplemented, "GetNodes not implemented"`). */
+export const AGENT_GET_NODES_DETAILS = 'GetNodes not implemented';
 
 /** Distinct field masks whose encoded flows are kept; a request with another one encodes without keeping. */
 const MAX_CACHED_MASKS = 4;
@@ -93,6 +110,16 @@ interface Fault {
  *
  * Tests learn that a stream has sent everything from `streamsSentAll`, and
  * that everything sent before has arrived from `sendMarker`.
+ *
+ * With `agentNode` it is one Cilium agent's Hubble server instead (what
+ * per-node mode reads on `unix:///var/run/cilium/hubble.sock`), as Cilium's
+ * LocalObserverServer (pkg/hubble/observer/local_observer.go) behaves:
+ * GetFlows sends that node's flows and LostEvents, never node status;
+ * ServerStatus sets version, max/num/seen flows, uptime and flows rate and
+ * leaves num_connected_nodes / num_unavailable_nodes unset; GetNodes answers
+ * UNIMPLEMENTED. A unix socket file left by an earlier run is removed before
+ * binding, as Cilium's WithUnixSocketListener unlinks it
+ * (pkg/hubble/server/serveroption/option_linux.go), and removed at close.
  */
 export class SimulatedRelay implements Lifecycle {
   readonly model: ScenarioModel;
@@ -107,6 +134,12 @@ export class SimulatedRelay implements Lifecycle {
   // Encoded flows per field mask ('' : no mask).
   private readonly caches = new Map<string, EncodedFlows>();
   private closed = false;
+  /** Set in agent mode: the node whose agent this is. */
+  private readonly agent: AgentShare | undefined;
+  /** The unix socket file this server created (path and inode), removed at close unless another server has replaced it. */
+  private socketFile: { path: string; ino: number } | undefined;
+  /** ServerStatus calls answered. */
+  serverStatusCalls = 0;
   /** Flows written to any stream. */
   flowsSent = 0;
   /** GetFlows calls received. */
@@ -123,13 +156,17 @@ export class SimulatedRelay implements Lifecycle {
     this.model = new ScenarioModel(opts.scenario, opts.epochMs ?? Date.now());
     this.address = opts.address ?? DEFAULT_SIMULATED_RELAY_ADDRESS;
     this.log = opts.logger ?? silentLogger;
+    this.agent = opts.agentNode === undefined ? undefined : new AgentShare(this.model, opts.agentNode, this.capacity);
     this.caches.set('', new EncodedFlows(this.capacity, undefined));
-    for (const n of opts.scenario.nodes) this.nodeStates.set(this.model.wireNodeName(n.name), NodeState.NODE_CONNECTED);
+    if (!this.agent) for (const n of opts.scenario.nodes) this.nodeStates.set(this.model.wireNodeName(n.name), NodeState.NODE_CONNECTED);
     this.server.addService(observerServerDefinition, {
       GetFlows: (call: ServerWritableStream<GetFlowsRequest, Uint8Array>) => void this.getFlows(call),
-      GetNodes: (call: ServerUnaryCall<GetNodesRequest, GetNodesResponse>, cb: sendUnaryData<GetNodesResponse>) => cb(null, this.nodes()),
-      ServerStatus: (call: ServerUnaryCall<ServerStatusRequest, ServerStatusResponse>, cb: sendUnaryData<ServerStatusResponse>) =>
-        cb(null, this.status()),
+      GetNodes: (call: ServerUnaryCall<GetNodesRequest, GetNodesResponse>, cb: sendUnaryData<GetNodesResponse>) =>
+        this.agent ? cb({ code: status.UNIMPLEMENTED, details: AGENT_GET_NODES_DETAILS }) : cb(null, this.nodes()),
+      ServerStatus: (call: ServerUnaryCall<ServerStatusRequest, ServerStatusResponse>, cb: sendUnaryData<ServerStatusResponse>) => {
+        this.serverStatusCalls++;
+        cb(null, this.agent ? this.agentStatus(this.agent) : this.status());
+      },
     });
   }
 
@@ -140,6 +177,11 @@ export class SimulatedRelay implements Lifecycle {
 
   get capacity(): number {
     return this.opts.scenario.bufferCapacity ?? 65_536;
+  }
+
+  /** In agent mode, the agent's node as Hubble names it (`cluster/node`); undefined for a relay. */
+  get agentNodeName(): string | undefined {
+    return this.agent?.wireName;
   }
 
   /** Begins binding the `address` option and returns at once; stops when `signal` aborts. See `ready()`. */
@@ -167,6 +209,14 @@ export class SimulatedRelay implements Lifecycle {
   }
 
   private bind(address: string): Promise<string> {
+    const socket = socketPathOf(address);
+    if (socket !== undefined) {
+      try {
+        removeStaleSocket(socket);
+      } catch (e) {
+        return Promise.reject(new Error(`simulated relay cannot listen on ${address}: ${(e as Error).message}`));
+      }
+    }
     const creds = this.opts.tls
       ? ServerCredentials.createSsl(this.opts.tls.clientCa ?? null, [{ cert_chain: this.opts.tls.cert, private_key: this.opts.tls.key }], Boolean(this.opts.tls.clientCa))
       : ServerCredentials.createInsecure();
@@ -174,7 +224,9 @@ export class SimulatedRelay implements Lifecycle {
       this.server.bindAsync(address, creds, (err, port) => {
         if (err) return reject(new Error(`simulated relay cannot listen on ${address}: ${err.message}`));
         const bound = address.startsWith('unix:') ? address : `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
-        this.log.info('simulated relay listening', { address: bound });
+        if (socket !== undefined) this.socketFile = { path: socket, ino: inodeOf(socket) };
+        if (this.closed) this.removeSocketFile();
+        this.log.info(this.agent ? 'simulated agent listening' : 'simulated relay listening', { address: bound, ...(this.agent ? { node: this.agent.wireName } : {}) });
         resolve(bound);
       });
     });
@@ -185,6 +237,18 @@ export class SimulatedRelay implements Lifecycle {
     if (this.closed) return;
     this.closed = true;
     this.server.forceShutdown();
+    this.removeSocketFile();
+  }
+
+  private removeSocketFile(): void {
+    const file = this.socketFile;
+    this.socketFile = undefined;
+    if (file === undefined) return;
+    try {
+      if (inodeOf(file.path) === file.ino) removeStaleSocket(file.path);
+    } catch (e) {
+      this.log.warn('simulated relay cannot remove its socket file', { file: file.path, error: (e as Error).message });
+    }
   }
 
   /**
@@ -193,6 +257,8 @@ export class SimulatedRelay implements Lifecycle {
    * it: a client that has seen it has seen every earlier message. Tests send
    * it once `streamsSentAll` says a stream is done, then wait for it to
    * prove that nothing more arrives. Returns the number of streams written to.
+   * An agent sends it too (a real agent never sends node status: this marker,
+   * with no node names and no state change, is the test seam's one exception).
    */
   sendMarker(message: string): number {
     const bytes = toBinary(
@@ -215,8 +281,9 @@ export class SimulatedRelay implements Lifecycle {
     this.fault = undefined;
   }
 
-  /** Reports a node state change on every open stream and in GetNodes/ServerStatus. */
+  /** Reports a node state change on every open stream and in GetNodes/ServerStatus. Relay only: agents send no node status. */
   setNodeState(nodes: string[], state: NodeState, message = ''): void {
+    if (this.agent) throw new Error(`setNodeState: the simulated agent of ${this.agent.wireName} sends no node status (only Relay does)`);
     for (const n of nodes) this.nodeStates.set(n, state);
     const bytes = toBinary(
       GetFlowsResponseSchema,
@@ -247,6 +314,9 @@ export class SimulatedRelay implements Lifecycle {
     if (c.index[slot] === i) return c.bytes[slot]!;
     const whole = this.model.flowAt(i);
     // Hubble takes the response's time and node_name from the flow as masked.
+    if (this.agent && whole.nodeName !== this.agent.wireName) {
+      throw new Error(`simulated agent of ${this.agent.wireName} generated flow ${i} observed on ${whole.nodeName}: AgentShare.isLocal no longer follows ScenarioModel.flowAt`);
+    }
     const flow = c.mask === undefined ? whole : maskFlow(whole, c.mask);
     const bytes = toBinary(
       GetFlowsResponseSchema,
@@ -278,13 +348,20 @@ export class SimulatedRelay implements Lifecycle {
     const number = Number(req.number);
     const now = m.availableAt(Date.now());
     const oldest = Math.max(0, now - this.capacity);
+    const agent = this.agent;
+    const passes = filtered ? (i: number) => flowPasses(m.flowAt(i), req.whitelist, req.blacklist) : undefined;
     let start: number;
     if (req.since) start = Math.max(oldest, m.indexAtOrAfter(Number(req.since.seconds), req.since.nanos));
-    else if (number > 0) start = req.first ? oldest : Math.max(oldest, now - number);
+    else if (number > 0) start = req.first ? oldest : agent ? agent.startOfLast(number, oldest, now, passes) : Math.max(oldest, now - number);
     else start = req.follow ? now : oldest;
     let end = req.follow ? m.total : now;
     if (req.until) end = Math.min(end, m.indexAfter(Number(req.until.seconds), req.until.nanos));
-    if (number > 0 && (req.first || !req.follow)) end = Math.min(end, start + number);
+    // The relay's range is in flow indexes; an agent counts the flows it sends (its own share, as Hubble counts).
+    let limit = Number.POSITIVE_INFINITY;
+    if (number > 0 && (req.first || !req.follow)) {
+      if (agent) limit = number;
+      else end = Math.min(end, start + number);
+    }
 
     let cancelled = false;
     const abort = new AbortController();
@@ -298,9 +375,9 @@ export class SimulatedRelay implements Lifecycle {
     this.fault = undefined;
     let sentHere = 0;
     try {
-      // Relay opens every stream with the state of its nodes.
+      // Relay opens every stream with the state of its nodes; an agent sends none.
       const connected = [...this.nodeStates].filter(([, s]) => s === NodeState.NODE_CONNECTED).map(([n]) => n);
-      call.write(
+      if (!agent) call.write(
         toBinary(
           GetFlowsResponseSchema,
           create(GetFlowsResponseSchema, {
@@ -309,17 +386,19 @@ export class SimulatedRelay implements Lifecycle {
           }),
         ),
       );
-      for (let i = start; i < end && !cancelled; i++) {
+      for (let i = start; i < end && !cancelled && sentHere < limit; i++) {
         // Pace: flow i goes out once its wall-clock time has come.
         for (let due = m.wallMsOf(i) - Date.now(); due > 0 && !cancelled; due = m.wallMsOf(i) - Date.now()) {
           await sleep(Math.min(due, 1000) + 1, undefined, { signal: abort.signal }).catch(() => {});
         }
         if (cancelled || this.closed) return;
-        for (const ev of m.nodeEventsBefore(i) ?? []) {
-          this.setNodeState(ev.nodes.map((n) => m.wireNodeName(n)), NodeState[ev.state], ev.message ?? '');
+        if (!agent) {
+          for (const ev of m.nodeEventsBefore(i) ?? []) {
+            this.setNodeState(ev.nodes.map((n) => m.wireNodeName(n)), NodeState[ev.state], ev.message ?? '');
+          }
         }
         const lost = m.lostEventBefore(i);
-        if (lost) {
+        if (lost && (!agent || lost.node === agent.wireName)) {
           const t = m.timeOf(i);
           call.write(
             toBinary(
@@ -332,7 +411,8 @@ export class SimulatedRelay implements Lifecycle {
             ),
           );
         }
-        if (filtered && !flowPasses(m.flowAt(i), req.whitelist, req.blacklist)) continue;
+        if (agent && !agent.isLocal(i)) continue;
+        if (passes !== undefined && !passes(i)) continue;
         if (fault && sentHere >= fault.afterFlows) {
           call.emit('error', { code: fault.code, details: fault.details });
           return;
@@ -371,6 +451,23 @@ export class SimulatedRelay implements Lifecycle {
     return this.model.availableAt(Date.now());
   }
 
+  /** ServerStatus as Cilium's agent fills it: its own flows; no node counts (pkg/hubble/observer/local_observer.go). */
+  private agentStatus(agent: AgentShare): ServerStatusResponse {
+    const nowMs = Date.now();
+    const seen = this.model.availableAt(nowMs);
+    const oldest = Math.max(0, seen - this.capacity);
+    const mine = agent.localBefore(seen);
+    const lastSecond = mine - agent.localBefore(Math.max(oldest, this.model.availableAt(nowMs - 1000)));
+    return create(ServerStatusResponseSchema, {
+      numFlows: BigInt(mine - agent.localBefore(oldest)),
+      maxFlows: BigInt(this.capacity),
+      seenFlows: BigInt(mine),
+      uptimeNs: BigInt(nowMs - this.startedAt) * 1_000_000n,
+      version: SIMULATED_AGENT_VERSION,
+      flowsRate: lastSecond,
+    });
+  }
+
   private status(): ServerStatusResponse {
     const seen = this.available();
     const states = [...this.nodeStates];
@@ -386,6 +483,28 @@ export class SimulatedRelay implements Lifecycle {
       version: 'hubble-ipam-exporter simulated relay',
       flowsRate: this.opts.scenario.flowsPerSecond,
     });
+  }
+}
+
+/** Removes a unix socket file if one is there (a regular file or a directory is left alone: binding then fails naming it). */
+function removeStaleSocket(path: string): void {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a socket: remove it or choose another path`);
+  unlinkSync(path);
+}
+
+/** The inode of `path`, -1 when there is none. */
+function inodeOf(path: string): number {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return -1;
   }
 }
 
