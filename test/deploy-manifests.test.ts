@@ -10,7 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { requiredRbacRules } from '../src/ipam/kube-watch.js';
+import { rbacRulesFor, requiredRbacRules, type RbacRule } from '../src/ipam/kube-watch.js';
 import { baseDir, CERTS_SECRET, CILIUM_RUN_DIR, COMMON_LABELS, deployDir, HUBBLE_SOCKET, NAMESPACE, perNodeDir, perNodeRootDir, PORT, rel, tlsDir, type Obj } from './support/deploy-layout.js';
 import { checkPrometheusFile, kindInfo, loadYaml, unknownFields, validateObject, yamlFiles } from './support/k8s-schema.js';
 import { idOf, isDeletePatch, one, readKustomization, render, sameTarget, sortById } from './support/kustomize.js';
@@ -351,22 +351,8 @@ describe('deploy/: RBAC', () => {
       (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) => r.verbs.flatMap((v) => (r.resourceNames ?? ['*']).map((n) => `${g}|${res}|${v}|${n}`)))),
     );
 
-  type Rule = (typeof requiredRbacRules)[number];
-  interface WatchSettings {
-    watchEndpoints: boolean;
-    watchPods: boolean;
-  }
-  /**
-   * requiredRbacRules for what an exporter watches. Today it is one list (every resource the
-   * watch can read); once it is a function of the watch settings (src/ipam/kube-watch.ts), it is
-   * called with them.
-   */
-  const rulesFor = (settings: WatchSettings): Rule[] => {
-    const r = requiredRbacRules as unknown;
-    return typeof r === 'function' ? (r as (s: WatchSettings) => Rule[])(settings) : (r as Rule[]);
-  };
-
-  function checkGrants(dir: string, settings: WatchSettings) {
+  /** The ClusterRole and Role of `dir` grant exactly `required`, the cilium-config rule by name in kube-system; returns the granted tuples. */
+  function checkGrants(dir: string, requiredRules: RbacRule[]) {
     const objs = render(dir);
     const clusterRole = one(objs, 'ClusterRole');
     const role = one(objs, 'Role');
@@ -376,7 +362,7 @@ describe('deploy/: RBAC', () => {
       expect(JSON.stringify(r), 'no wildcards').not.toContain('*');
     }
     const granted = [...tuples(clusterRole.rules), ...tuples(role.rules)].sort();
-    const required = tuples(rulesFor(settings)).sort();
+    const required = tuples(requiredRules).sort();
     expect(new Set(granted).size, 'no tuple granted twice').toBe(granted.length);
     expect(granted).toEqual(required);
     // Namespaced by name where the ConfigMap lives; cluster-wide for the rest.
@@ -390,14 +376,14 @@ describe('deploy/: RBAC', () => {
   it('the ClusterRole and the Role grant exactly requiredRbacRules, the cilium-config one in kube-system only', () => {
     // The base grants what --watch-endpoints and --watch-pods read although it sets neither, so
     // that turning one on needs no RBAC change (docs/deploy.md).
-    checkGrants(baseDir, { watchEndpoints: true, watchPods: true });
+    checkGrants(baseDir, requiredRbacRules);
   });
 
-  it.each([perNodeDir, perNodeRootDir])('per-node mode (%s) grants exactly requiredRbacRules for the watches its DaemonSet turns on: no CiliumEndpoints', (dir) => {
+  it.each([perNodeDir, perNodeRootDir])('per-node mode (%s) grants exactly rbacRulesFor the watches its DaemonSet turns on: no CiliumEndpoints', (dir) => {
     const opts = parsedServeOptions(containerOf(one(render(dir), 'DaemonSet')), DOWNWARD);
     const settings = { watchEndpoints: opts.watchEndpoints === true, watchPods: opts.watchPods === true };
     expect(settings).toEqual({ watchEndpoints: false, watchPods: true });
-    const granted = checkGrants(dir, settings);
+    const granted = checkGrants(dir, rbacRulesFor(settings));
     // Written out by hand: what per-node mode reads, and nothing it does not.
     const verbs = (g: string, r: string, name = '*') => ['get', 'list', 'watch'].map((v) => `${g}|${r}|${v}|${name}`);
     expect(granted).toEqual(
