@@ -67,6 +67,18 @@ export function addressArg(v: string): string {
   return v;
 }
 
+/** Kubernetes' limit on a node name (a DNS subdomain), characters. */
+const MAX_NODE_NAME = 253;
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A Kubernetes node name (RFC 1123 subdomain), as `spec.nodeName` holds it. */
+export function nodeNameArg(v: string): string {
+  if (v.length > MAX_NODE_NAME || !dnsSubdomain.test(v)) {
+    throw new InvalidArgumentError(`expected a Kubernetes node name (lowercase letters, digits, '-' and '.', at most ${MAX_NODE_NAME} characters), as spec.nodeName holds it`);
+  }
+  return v;
+}
+
 /** Highest TCP port. */
 const MAX_PORT = 65_535;
 /** Longest DNS name and label (RFC 1035). */

@@ -24,6 +24,12 @@ export interface ServiceOptions {
   maxAnomalySeries?: number;
   /** Deadline of the Kubernetes watch's first sync, ms. Default 30000. */
   ipamSyncTimeoutMs?: number;
+  /**
+   * Per-node mode: the node whose agent this exporter reads (`--node-name`).
+   * Its inventory holds only that node's pods and its IPAM sums only that
+   * node's share, so per-node exporters add up. Default: Relay mode.
+   */
+  nodeName?: string;
   /** The console's progress history: sample every `sampleMs` (default 10000), keep `samples` (default 360). */
   console?: ProgressHistoryOptions;
   logger?: Logger;
@@ -76,13 +82,14 @@ export class ExporterService implements Lifecycle {
       },
       this.pipeline,
     );
-    this.inventory = new LiveInventory({ pods: () => this.sources.podObjects(), snapshot: () => this.sources.store.snapshot, read: readModelOf(this.pipeline) });
+    this.inventory = new LiveInventory({ pods: () => this.sources.podObjects(), snapshot: () => this.sources.store.snapshot, read: readModelOf(this.pipeline), ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}) });
     createExporterMetrics(this.registry, {
       pipeline: this.pipeline,
       store: this.sources.store,
       inventory: this.inventory,
       stream: () => this.client,
       ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
+      ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}),
     });
     this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, objects: () => this.sources.inputObjects(), waitingFor: () => this.waitingFor(), stream: () => this.client, ...(opts.console ? { console: opts.console } : {}) });
   }

@@ -180,6 +180,7 @@ describe('the flow figures of the API and /metrics come from one read model', ()
       rec.nodeName = 'test/n1';
       expect(parseIpInto(ip, rec.source.ip)).toBe(true);
       rec.source.identity = identity;
+      rec.source.endpointId = identity - 900; // every source is a pod on n1, the observing node: Hubble gives it its endpoint ID
       rec.source.namespace = 'shop';
       rec.source.podName = pod;
       rec.source.isPod = isPodEndpoint(pod, identity);
@@ -236,6 +237,10 @@ describe('the flow figures of the API and /metrics come from one read model', ()
     expect(one('hubble_ipam_migration_progress_ratio', ['pool'])).toEqual({ legacy: 0.5 });
     expect(one('hubble_ipam_pool_active_ips', ['pool', 'family'])).toEqual({ 'legacy|ipv4': 1, 'default|ipv4': 1 });
     expect(one('hubble_ipam_anomalous_endpoints', ['status', 'ip', 'pod'])).toEqual({ 'stale|10.20.1.6|b-1': 1 });
+    // The additive figures: one stale address local to n1 in the window (10.20.1.6; 10.20.1.5 was last seen at 1000),
+    // and the ratio's parts (a moved, b left).
+    expect(one('hubble_ipam_anomalous_addresses', ['status', 'pool', 'node', 'namespace'])).toEqual({ 'stale|legacy|n1|shop': 1 });
+    expect(one('hubble_ipam_migration_count', ['pool', 'state'])).toEqual({ 'legacy|moved': 1, 'legacy|left': 1 });
     expect(one('hubble_ipam_flows_received_total')).toEqual({ '': 4 });
     expect(one('hubble_ipam_handler_errors_total', ['handler'])).toEqual({ flows_total: 0, pool_flows_total: 0, anomalous_endpoints: 0, pool_active_ips: 0, migration_progress: 0 });
   });

@@ -15,6 +15,12 @@ export interface AttributedFlow {
   verdict: number;
   /** The windows' clock: newest flow time, seconds. */
   nowSec: number;
+  /**
+   * Dense id of the node that observed the flow (its wire name, `cluster/node`),
+   * the same for every flow of that node (ObservingNodes). Figures that count
+   * things per observing node add up across per-node exporters.
+   */
+  nodeId: number;
 }
 
 /**

@@ -3,17 +3,20 @@ import { podNameHash32 } from '../util/hash.js';
 import { poolOfKey, workloadOfKey, workloadPoolKey } from './pool-slots.js';
 
 /**
- * Migration progress per draining pool, by workload: a workload (Cilium
- * security identity, or the pod when it has none) that was seen on a
- * draining pool counts as moved once it is active and none of its traffic in
- * the window came from that pool any more.
+ * Migration progress per draining pool, by workload as each node sees it: a
+ * workload (Cilium security identity, or the pod when it has none) that a
+ * node saw on a draining pool counts as moved on that node once it is
+ * active there and none of its traffic the node saw in the window came from
+ * that pool any more. The unit is the (observing node, workload) pair, so
+ * per-node exporters add up to the Relay exporter's counts exactly (each
+ * flow is observed by one node; issue 14).
  *
- * progress(pool) = workloads active in the window that were on the pool and
- * are off it now / workloads active in the window that were on the pool.
+ * progress(pool) = pairs active in the window that were on the pool and are
+ * off it now / pairs active in the window that were on the pool.
  */
 export interface MigrationProgress {
   poolId: number;
-  /** Workloads that were ever seen on the pool. */
+  /** (Node, workload) pairs that were ever seen on the pool. */
   everOn: number;
   /** Of those, active in the window. */
   active: number;
@@ -23,11 +26,20 @@ export interface MigrationProgress {
   ratio: number;
 }
 
-export class MigrationTracker {
+/** What one observing node saw. */
+class NodeWorkloads {
   /** (workload, draining pool) → last second seen on that pool. */
-  private readonly lastOn = new Map<number, number>();
+  readonly lastOn = new Map<number, number>();
   /** workload → last second seen with an address outside every draining pool. */
-  private readonly lastOff = new Map<number, number>();
+  readonly lastOff = new Map<number, number>();
+}
+
+export class MigrationTracker {
+  /** Observing node id → what it saw. */
+  private readonly nodes = new Map<number, NodeWorkloads>();
+  /** Entries over every node's maps (bounded by maxWorkloads per kind). */
+  private onEntries = 0;
+  private offEntries = 0;
 
   constructor(
     readonly windowSec: number,
@@ -44,15 +56,30 @@ export class MigrationTracker {
     return -(podNameHash32(namespace, pod) + 1);
   }
 
-  record(key: number, drainingPoolId: number, nowSec: number): void {
+  /** Workload `key` seen by observing node `nodeId` on draining pool `drainingPoolId` (0: off every draining pool). */
+  record(key: number, drainingPoolId: number, nowSec: number, nodeId = 0): void {
     nowSec = Math.floor(nowSec); // whole seconds are stored in place; a fraction would box a number per flow
+    let n = this.nodes.get(nodeId);
+    if (n === undefined) {
+      n = new NodeWorkloads();
+      this.nodes.set(nodeId, n);
+    }
     if (drainingPoolId > 0) {
       const k = workloadPoolKey(key, drainingPoolId);
-      if (this.lastOn.size < this.maxWorkloads || this.lastOn.has(k)) this.lastOn.set(k, nowSec);
-    } else if (this.lastOff.size < this.maxWorkloads || this.lastOff.has(key)) {
-      const prev = this.lastOff.get(key);
-      if (prev === undefined || nowSec > prev) this.lastOff.set(key, nowSec);
+      const had = n.lastOn.has(k);
+      if (had || this.onEntries < this.maxWorkloads) {
+        n.lastOn.set(k, nowSec);
+        if (!had) this.onEntries++;
+      }
+      return;
     }
+    const prev = n.lastOff.get(key);
+    if (prev === undefined) {
+      if (this.offEntries < this.maxWorkloads) {
+        n.lastOff.set(key, nowSec);
+        this.offEntries++;
+      }
+    } else if (nowSec > prev) n.lastOff.set(key, nowSec);
   }
 
   progress(poolIds: number[], nowSec: number): MigrationProgress[] {
@@ -61,14 +88,16 @@ export class MigrationTracker {
       let everOn = 0;
       let active = 0;
       let moved = 0;
-      for (const [k, on] of this.lastOn) {
-        if (poolOfKey(k) !== poolId) continue;
-        const workload = workloadOfKey(k);
-        everOn++;
-        if (on >= oldest) active++;
-        else if ((this.lastOff.get(workload) ?? -Infinity) >= oldest) {
-          active++;
-          moved++;
+      for (const n of this.nodes.values()) {
+        for (const [k, on] of n.lastOn) {
+          if (poolOfKey(k) !== poolId) continue;
+          const workload = workloadOfKey(k);
+          everOn++;
+          if (on >= oldest) active++;
+          else if ((n.lastOff.get(workload) ?? -Infinity) >= oldest) {
+            active++;
+            moved++;
+          }
         }
       }
       // Nothing that was on the pool is active: nothing is left to move.

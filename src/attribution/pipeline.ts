@@ -17,6 +17,7 @@ import { PoolFlowsTotalHandler } from './handlers/pool-flows-total.js';
 import type { MigrationTracker } from './migration.js';
 import type { OffenderTracker } from './offenders.js';
 import { verdictSlot } from './verdict-slot.js';
+import { ObservingNodes } from './observing-nodes.js';
 
 export interface PipelineOptions {
   /** Window of the offender, activity and migration figures, seconds. Default 300. */
@@ -63,6 +64,8 @@ export class AttributionPipeline implements FlowSink {
   private readonly anomalous: AnomalousEndpointsHandler;
   private readonly active: PoolActiveIpsHandler;
   private readonly migrationHandler: MigrationProgressHandler;
+  /** The nodes flows were observed on, by dense id. */
+  readonly observingNodes = new ObservingNodes();
   /** Failures by handler index. */
   private readonly errors: Float64Array;
   private readonly errorLog: RateLimitedLog;
@@ -90,7 +93,7 @@ export class AttributionPipeline implements FlowSink {
     const log = opts.logger ?? silentLogger;
     this.errorLog = new RateLimitedLog((m, f) => log.error(m, f));
     // Filled by every flow before any handler sees it.
-    this.current = { rec: undefined as unknown as FlowRecord, src: undefined as unknown as Attribution, dst: undefined as unknown as Attribution, verdict: 0, nowSec: 0 };
+    this.current = { rec: undefined as unknown as FlowRecord, src: undefined as unknown as Attribution, dst: undefined as unknown as Attribution, verdict: 0, nowSec: 0, nodeId: 0 };
   }
 
   /** The offender tracker (anomalous_endpoints handler). */
@@ -125,6 +128,7 @@ export class AttributionPipeline implements FlowSink {
     }
     f.verdict = verdictSlot(rec.verdict);
     f.nowSec = this.nowSec;
+    f.nodeId = this.observingNodes.idOf(rec.nodeName);
     this.flows++;
     const hs = this.handlers;
     for (let i = 0; i < hs.length; i++) {

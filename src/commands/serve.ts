@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { FlowFilter } from '../gen/flow/flow_pb.js';
-import { addressArg, applyBooleanEnv, cidrArg, fileArg, fileListArg, filterArg, intArg, listenAddressArg, numberArg, opt } from '../cli-options.js';
+import { addressArg, applyBooleanEnv, cidrArg, fileArg, fileListArg, filterArg, intArg, listenAddressArg, nodeNameArg, numberArg, opt } from '../cli-options.js';
 import type { TlsOptions } from '../ingest/tls.js';
 import { stateFromObjects } from '../ipam/from-objects.js';
 import { loadIpamFiles } from '../ipam/ipam-files.js';
@@ -32,6 +32,7 @@ export interface ServeFlags extends RelayFlags {
   ipamSource?: 'files' | 'kubernetes';
   watchEndpoints: boolean;
   watchPods: boolean;
+  nodeName?: string;
   serviceCidr?: string[];
   listenAddress: string;
   window: number;
@@ -143,6 +144,7 @@ export function serveCommand(): Command {
     .addOption(opt('--ipam-source <source>', 'files, or kubernetes to list and watch the cluster (default: kubernetes unless --ipam-file is given)').choices(['files', 'kubernetes']))
     .addOption(opt('--watch-endpoints', 'with --ipam-source kubernetes, also watch CiliumEndpoints (addresses in use)').default(false))
     .addOption(opt('--watch-pods', 'with --ipam-source kubernetes, also watch Pods (the pod inventory and restart plan; cut down to names, owners, nodes and addresses)').default(false))
+    .addOption(opt('--node-name <name>', "per-node mode: the node whose agent --relay-address reaches (unix:///var/run/cilium/hubble.sock); watch only its Pods and report its share, so Prometheus adds the exporters up (set from the downward API's spec.nodeName)").argParser(nodeNameArg))
     .addOption(opt('--service-cidr <cidr>', 'a service ClusterIP range, e.g. 10.96.0.0/12 (repeatable)').argParser(cidrArg))
     .addOption(opt('--listen-address <host:port>', 'HTTP address for /metrics, /healthz, /readyz and /api/v1').default('0.0.0.0:9967').argParser(listenAddressArg))
     .addOption(opt('--window <seconds>', 'window of the offender, activity and migration figures').default(300).argParser(numberArg(1)))
@@ -162,11 +164,12 @@ export function serveCommand(): Command {
       ipam: {
         files: f.ipamFile ?? [],
         serviceCidrs: f.serviceCidr ?? [],
-        ...(source === 'kubernetes' ? { kube: (onChange) => new KubeIpamWatch({ onChange, logger: log, watchEndpoints: f.watchEndpoints, watchPods: f.watchPods }) } : {}),
+        ...(source === 'kubernetes' ? { kube: (onChange) => new KubeIpamWatch({ onChange, logger: log, watchEndpoints: f.watchEndpoints, watchPods: f.watchPods, ...(f.nodeName !== undefined ? { podNodeName: f.nodeName } : {}) }) } : {}),
       },
       listenAddress: f.listenAddress,
       windowSec: f.window,
       maxAnomalySeries: f.maxAnomalySeries,
+      ...(f.nodeName !== undefined ? { nodeName: f.nodeName } : {}),
       logger: log,
     });
     // Aborted on SIGTERM/SIGINT: every part begins to stop at once; the steps wait for each in order.
@@ -186,7 +189,7 @@ export function serveCommand(): Command {
       await service.close();
       throw listenError(e, '--listen-address', f.listenAddress);
     }
-    log.info('serving', { address: service.address, relay: f.relayAddress, ipam: source });
+    log.info('serving', { address: service.address, relay: f.relayAddress, ipam: source, ...(f.nodeName !== undefined ? { mode: 'per-node', node: f.nodeName } : { mode: 'relay' }) });
     await Promise.race([stopped, service.client.closed()]);
     await service.close();
     const err = service.client.stats.lastError;

@@ -18,6 +18,12 @@ export interface LiveInventoryDeps {
   read: ReadModel;
   /** Milliseconds clock. Default Date.now. */
   now?: () => number;
+  /**
+   * Per-node mode: only the pods on this node count (the Pods watch already
+   * lists only them; this also drops other nodes' CiliumEndpoint-only pods and
+   * pods of --ipam-file), so per-node exporters add up. Default: every pod.
+   */
+  nodeName?: string;
 }
 
 /**
@@ -50,7 +56,9 @@ export class LiveInventory {
     const items = this.deps.pods();
     if (this.parsed?.items !== items) {
       const before = this.parseCache.parsed;
-      this.parsed = { items, ...podsFromObjects(items, this.parseCache) };
+      const all = podsFromObjects(items, this.parseCache);
+      const node = this.deps.nodeName;
+      this.parsed = { items, pods: node === undefined ? all.pods : all.pods.filter((p) => p.node === node), problems: all.problems };
       this.lastParsed = this.parseCache.parsed - before;
     }
     return this.parsed;

@@ -49,6 +49,13 @@ export interface KubeWatchOptions {
    * a few tens of MB, not the API server's full objects. Default false.
    */
   watchPods?: boolean;
+  /**
+   * Per-node mode: with `watchPods`, watch only the Pods scheduled to this node
+   * (`fieldSelector=spec.nodeName=<node>`, which the API server serves from its
+   * index), so each per-node exporter's load on the API server stays small and
+   * constant however large the cluster. Default: every node's Pods.
+   */
+  podNodeName?: string;
   /** Quiet period before onChange fires after a burst of events, ms. Default 200. */
   debounceMs?: number;
   /**
@@ -84,12 +91,35 @@ const VERBS = ['get', 'list', 'watch'];
  * it belongs in a Role in the ConfigMap's namespace (or in the ClusterRole).
  * `ciliumendpoints` is only read with `watchEndpoints: true`.
  */
-export const requiredRbacRules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> = [
-  { apiGroups: [''], resources: ['nodes'], verbs: VERBS },
-  { apiGroups: [''], resources: ['configmaps'], resourceNames: ['cilium-config'], verbs: VERBS },
-  { apiGroups: ['cilium.io'], resources: ['ciliumnodes', 'ciliumpodippools', 'ciliumendpoints'], verbs: VERBS },
-  { apiGroups: [''], resources: ['pods'], verbs: VERBS },
-];
+export const requiredRbacRules: RbacRule[] = rbacRulesFor({ watchEndpoints: true, watchPods: true });
+
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/**
+ * The RBAC rules for exactly what a watch with these options reads (the
+ * base Deployment grants `requiredRbacRules`, every optional resource; the
+ * per-node DaemonSet grants what its settings read). RBAC cannot restrict a
+ * field selector: `pods` is granted cluster-wide even when only one node's
+ * are watched (`podNodeName`).
+ */
+export function rbacRulesFor(opts: { watchEndpoints?: boolean; watchPods?: boolean }): RbacRule[] {
+  return [
+    { apiGroups: [''], resources: ['nodes'], verbs: VERBS },
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: ['cilium-config'], verbs: VERBS },
+    { apiGroups: ['cilium.io'], resources: ['ciliumnodes', 'ciliumpodippools', ...(opts.watchEndpoints ? ['ciliumendpoints'] : [])], verbs: VERBS },
+    ...(opts.watchPods ? [{ apiGroups: [''], resources: ['pods'], verbs: VERBS }] : []),
+  ];
+}
+
+/** The Pods field selector: live pods, and with `node` only those scheduled there. */
+export function podFieldSelector(node?: string): string {
+  return node === undefined ? LIVE_PODS : `${LIVE_PODS},spec.nodeName=${node}`;
+}
 
 /** Objects per list request: lists are paged (`limit` and `continue`), as client-go's informers do, so 100,000 pods never arrive as one response. */
 export const LIST_PAGE_SIZE = 500;
@@ -318,7 +348,7 @@ export class KubeIpamWatch implements Lifecycle {
       { name: 'configmap', apiVersion: 'v1', kind: 'ConfigMap', path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`, fieldSelector: `metadata.name=${cm}` },
     ];
     if (opts.watchEndpoints) specs.push({ name: 'ciliumendpoints', apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint', path: '/apis/cilium.io/v2/ciliumendpoints' });
-    if (opts.watchPods) specs.push({ name: 'pods', apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods', fieldSelector: LIVE_PODS, shape: podShape });
+    if (opts.watchPods) specs.push({ name: 'pods', apiVersion: 'v1', kind: 'Pod', path: '/api/v1/pods', fieldSelector: podFieldSelector(opts.podNodeName), shape: podShape });
     this.resources = specs.map((spec) => this.makeResource(spec));
   }
 

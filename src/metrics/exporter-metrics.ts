@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { AttributionPipeline } from '../attribution/pipeline.js';
 import { labels } from '../prom/labels.js';
-import { readModelOf, type ActiveAnomalyRow, type MigrationRow, type PoolActivityRow } from '../read-model/read-model.js';
+import { readModelOf, type ActiveAnomalyRow, type AnomalousAddressRow, type MigrationRow, type PoolActivityRow } from '../read-model/read-model.js';
 import type { RelayState, RelayStats } from '../ingest/relay-client.js';
 import type { IpamStore } from '../ipam/ipam-store.js';
 import type { LiveInventory } from '../inventory/live.js';
@@ -26,6 +26,13 @@ export interface ExporterMetricsOptions {
   inventory?: LiveInventory;
   /** Node's process metrics (heap, event loop lag, …). Default true. */
   processMetrics?: boolean;
+  /**
+   * Per-node mode: the node this exporter reads the agent of (`--node-name`).
+   * The IPAM figures that are sums over nodes are then this node's share
+   * (node allocations, allocated and free addresses), and the relay nodes
+   * gauge reports this one node. Default: Relay mode (the whole cluster).
+   */
+  nodeName?: string;
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
@@ -36,6 +43,8 @@ const capacityLabels = labels<{ pool: string; family: 4 | 6 }>(['pool', (c) => c
 const activityLabels = labels<PoolActivityRow>(['pool', (a) => a.pool], ['family', (a) => familyName(a.family)]);
 const nodeAllocLabels = labels<{ pool: string; node: string; family: 4 | 6 }>(['pool', (n) => n.pool], ['node', (n) => n.node], ['family', (n) => familyName(n.family)]);
 const migrationLabels = labels<MigrationRow>(['pool', (m) => m.pool]);
+const migrationCountLabels = labels<{ pool: string; state: 'moved' | 'left' }>(['pool', (m) => m.pool], ['state', (m) => m.state]);
+const anomalousAddressLabels = labels<AnomalousAddressRow>(['status', (o) => o.status], ['pool', (o) => o.pool], ['node', (o) => o.node], ['namespace', (o) => o.namespace]);
 const podAddressLabels = labels<{ status: string; pool: string; node: string }>(['status', (c) => c.status], ['pool', (c) => c.pool], ['node', (c) => c.node]);
 const poolLabels = labels<string>(['pool', (pool) => pool]);
 const planLabels = labels<{ node: string; activity: 'talking' | 'idle' }>(['node', (n) => n.node], ['activity', (n) => n.activity]);
@@ -69,6 +78,18 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     },
   });
 
+  // Additive (issue 14): one series per status, pool, node and namespace whose value sums across per-node exporters.
+  new Gauge({
+    name: 'hubble_ipam_anomalous_addresses',
+    help: 'Addresses with a stale, unallocated, wrong_node or out_of_pool status seen as a local endpoint (on the node that holds them: Hubble sets the endpoint ID) within the window, counted once per holding node: sum() over per-node exporters is the Relay exporter\'s value. No top-K: every such address counts.',
+    labelNames: anomalousAddressLabels.names,
+    registers: r,
+    collect() {
+      this.reset();
+      for (const row of read.anomalousAddresses()) this.set(anomalousAddressLabels.of(row), row.addresses);
+    },
+  });
+
   // One computation per snapshot (it walks every endpoint through the trie), shared by the pool gauges.
   let capacitySnapshot: typeof store.snapshot | null = null;
   let capacityRows: ReturnType<NonNullable<typeof store.snapshot>['poolCapacity']> = [];
@@ -76,7 +97,7 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     const snap = store.snapshot;
     if (snap !== capacitySnapshot) {
       capacitySnapshot = snap;
-      capacityRows = snap?.poolCapacity() ?? [];
+      capacityRows = snap?.poolCapacity(opts.nodeName) ?? [];
     }
     return capacityRows;
   };
@@ -91,17 +112,17 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
         fill(this);
       },
     });
-  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs (no series for a pool whose CIDRs are unknown, such as host-scope without a configured range).', capacityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs (no series for a pool whose CIDRs are unknown, such as host-scope without a configured range). A cluster-wide fact: every per-node exporter exports the same value (aggregate with max).', capacityLabels.names, (g) => {
     for (const c of capacity()) if (c.totalIps > 0) g.set(capacityLabels.of(c), c.totalIps);
   });
-  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now.', capacityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now (per-node mode: to this exporter\'s node; sum across exporters).', capacityLabels.names, (g) => {
     for (const c of capacity()) g.set(capacityLabels.of(c), c.allocatedIps);
   });
   // Headroom (issue 12): series only where the figure is known, so an alert never reads an unknown as 0.
-  gauge('hubble_ipam_pool_node_cidrs_left', "Node CIDRs the pool can still hand out at its mask size: the CIDRs of that size its ranges hold, less the blocks allocated to nodes. No series for a pool without a mask size (host-scope, CRD-backed modes).", capacityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_node_cidrs_left', "Node CIDRs the pool can still hand out at its mask size: the CIDRs of that size its ranges hold, less the blocks allocated to nodes. No series for a pool without a mask size (host-scope, CRD-backed modes). A cluster-wide fact: every per-node exporter exports the same value (aggregate with max).", capacityLabels.names, (g) => {
     for (const c of capacity()) if (c.nodeCidrsLeft !== undefined) g.set(capacityLabels.of(c), c.nodeCidrsLeft);
   });
-  gauge('hubble_ipam_pool_free_ips', "Addresses in the pool's node CIDRs not in use: allocated - used. Used is counted from the CiliumEndpoints' addresses when any are known, else from the CiliumNodes' status.ipam.used (a node's count goes to the one pool and family it holds; no series where that is ambiguous or missing).", capacityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_free_ips', "Addresses in the pool's node CIDRs not in use: allocated - used. Used is counted from the CiliumEndpoints' addresses when any are known, else from the CiliumNodes' status.ipam.used (a node's count goes to the one pool and family it holds; no series where that is ambiguous or missing). Per-node mode: this exporter's node's share; sum across exporters.", capacityLabels.names, (g) => {
     for (const c of capacity()) if (c.usedIps !== undefined) g.set(capacityLabels.of(c), c.allocatedIps - c.usedIps);
   });
   // Per node: thousands of series that change only with the IPAM snapshot, so they are set once
@@ -117,10 +138,10 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
       if (snap === nodeGaugeSnapshot) return;
       nodeGaugeSnapshot = snap;
       this.reset();
-      for (const n of snap?.nodeCapacity() ?? []) this.set(nodeAllocLabels.of(n), n.allocatedIps);
+      for (const n of snap?.nodeCapacity() ?? []) if (opts.nodeName === undefined || n.node === opts.nodeName) this.set(nodeAllocLabels.of(n), n.allocatedIps);
     },
   });
-  gauge('hubble_ipam_pool_active_ips', 'Distinct addresses of the pool seen in flows within the window.', activityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_active_ips', 'Distinct addresses of the pool seen in flows as a local endpoint (by the node that holds them: Hubble sets the endpoint ID) within the window, once per holding node: sum() over per-node exporters is the Relay exporter\'s value.', activityLabels.names, (g) => {
     for (const a of read.activeIps()) g.set(activityLabels.of(a), a.activeIps);
   });
   gauge(
@@ -135,6 +156,25 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
       }
       // No series until some workload was seen on the pool (ratio null): "nothing seen yet" is not "done".
       for (const m of read.migration(store.snapshot)) if (m.ratio !== null) g.set(migrationLabels.of(m), m.ratio);
+    },
+  );
+
+  // What the ratio is made of (issue 14): sum() of each state across per-node exporters, then moved / (moved + left).
+  gauge(
+    'hubble_ipam_migration_count',
+    'For a draining pool, what hubble_ipam_migration_progress_ratio is made of, as counts that add up across per-node exporters: with the pod inventory, pods off the pool (moved) and pods still on it (left); without it, (observing node, workload) pairs active in the window that are off the pool (moved) or still on it (left). Series only where the ratio has one. Cluster-wide progress: sum(moved) / sum(moved + left), 1 where both are 0 (the recording rule hubble_ipam:migration_progress:ratio).',
+    migrationCountLabels.names,
+    (g) => {
+      const set = (pool: string, moved: number, left: number) => {
+        g.set(migrationCountLabels.of({ pool, state: 'moved' }), moved);
+        g.set(migrationCountLabels.of({ pool, state: 'left' }), left);
+      };
+      const inv = opts.inventory?.inventory();
+      if (inv) {
+        for (const d of inv.draining) if (d.progress !== null) set(d.pool, d.podsOff, d.podsLeft);
+        return;
+      }
+      for (const m of read.migration(store.snapshot)) if (m.ratio !== null) set(m.pool, m.moved, m.active - m.moved);
     },
   );
 
@@ -198,8 +238,10 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   });
   total('hubble_ipam_flows_future_total', 'Flows stamped ahead of the exporter\'s clock by more than the tolerance (a node with a wrong clock): counted, but moving neither the resume point nor the windows.', () => stream()?.stats.futureFlows ?? read.futureFlows().flows);
   gauge('hubble_ipam_clock_skew_seconds', 'How far ahead of the exporter\'s clock the most future-stamped flow of the last 5 minutes was, seconds (0: none beyond the tolerance).', [], (g) => g.set(stream()?.stats.futureSkewSeconds() ?? read.futureFlows().recentSkewSeconds));
-  gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them.', relayNodeLabels.names, (g) => {
+  gauge('hubble_ipam_relay_nodes', 'Nodes behind the relay by state, as the relay reports them. Per-node mode (an agent sends no node states): this exporter\'s node, connected while its stream is up, else unavailable; sum across exporters.', relayNodeLabels.names, (g) => {
     const counts = new Map<string, number>(nodeStates.map((s) => [s, 0]));
+    const st = stream();
+    if (opts.nodeName !== undefined && st !== undefined && st.stats.nodes.size === 0) counts.set(st.state === 'streaming' ? 'connected' : 'unavailable', 1);
     for (const s of stream()?.stats.nodes.values() ?? []) {
       const name = (NodeState[s] ?? String(s)).replace(/^NODE_/, '').toLowerCase();
       counts.set(name, (counts.get(name) ?? 0) + 1);

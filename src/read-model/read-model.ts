@@ -41,6 +41,17 @@ export interface PoolActivityRow {
   activeIps: number;
 }
 
+/** hubble_ipam_anomalous_addresses: one row per status, pool, node and namespace. */
+export interface AnomalousAddressRow {
+  status: string;
+  pool: string;
+  /** The node of the address's allocation ('' for none), as in the anomalies. */
+  node: string;
+  namespace: string;
+  /** (Owning node, address) pairs seen local within the window. */
+  addresses: number;
+}
+
 /** Migration off one draining pool (see attribution/migration.ts for the definition). */
 export interface MigrationRow {
   pool: string;
@@ -94,6 +105,8 @@ export interface ReadModel {
   activeAnomalies(limit?: number, q?: OffenderQuery): ActiveAnomalyRow[];
   /** Active addresses per pool and family. */
   activeIps(): PoolActivityRow[];
+  /** Anomalous addresses seen local to their node within the window, per (owning node, address), by status, pool, node and namespace. */
+  anomalousAddresses(): AnomalousAddressRow[];
   /** Progress of every pool `snap` says is draining, in the snapshot's order. */
   migration(snap: IpamSnapshot | undefined): MigrationRow[];
   /** Every hubble_ipam_flows_total series. */
@@ -139,6 +152,10 @@ class PipelineReadModel implements ReadModel {
     return this.p.offenders
       .active(this.p.nowSec, limit, q)
       .map(({ o, flows }) => ({ status: o.status, pool: o.pool, node: o.node, namespace: o.namespace, pod: o.pod, ip: o.ip, flowsInWindow: flows }));
+  }
+
+  anomalousAddresses(): AnomalousAddressRow[] {
+    return this.p.offenders.localCounts(this.p.nowSec);
   }
 
   activeIps(): PoolActivityRow[] {

@@ -23,7 +23,7 @@ export class AnomalousEndpointsHandler implements FlowHandler {
 
   processFlow(f: AttributedFlow): void {
     const { rec, src, dst } = f;
-    if (src.anomalous) this.tracker.record(src, rec.source.ip, rec.source.namespace, rec.source.podName, f.verdict, f.nowSec);
-    if (dst.anomalous) this.tracker.record(dst, rec.destination.ip, rec.destination.namespace, rec.destination.podName, f.verdict, f.nowSec);
+    if (src.anomalous) this.tracker.record(src, rec.source.ip, rec.source.namespace, rec.source.podName, f.verdict, f.nowSec, rec.source.isLocal ? f.nodeId : -1);
+    if (dst.anomalous) this.tracker.record(dst, rec.destination.ip, rec.destination.namespace, rec.destination.podName, f.verdict, f.nowSec, rec.destination.isLocal ? f.nodeId : -1);
   }
 }

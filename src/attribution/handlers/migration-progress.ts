@@ -17,13 +17,13 @@ export class MigrationProgressHandler implements FlowHandler {
   }
 
   processFlow(f: AttributedFlow): void {
-    this.one(f.src, f.rec.source, f.nowSec);
-    this.one(f.dst, f.rec.destination, f.nowSec);
+    this.one(f.src, f.rec.source, f.nowSec, f.nodeId);
+    this.one(f.dst, f.rec.destination, f.nowSec, f.nodeId);
   }
 
-  private one(a: Attribution, ep: EndpointRecord, nowSec: number): void {
+  private one(a: Attribution, ep: EndpointRecord, nowSec: number, nodeId: number): void {
     if (!ep.isPod) return;
-    if (a.draining) this.tracker.record(MigrationTracker.key(ep.identity, ep.namespace, ep.podName), a.poolId, nowSec);
-    else if (a.status === 'current' || a.status === 'wrong_node') this.tracker.record(MigrationTracker.key(ep.identity, ep.namespace, ep.podName), 0, nowSec);
+    if (a.draining) this.tracker.record(MigrationTracker.key(ep.identity, ep.namespace, ep.podName), a.poolId, nowSec, nodeId);
+    else if (a.status === 'current' || a.status === 'wrong_node') this.tracker.record(MigrationTracker.key(ep.identity, ep.namespace, ep.podName), 0, nowSec, nodeId);
   }
 }
