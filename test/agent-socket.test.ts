@@ -314,15 +314,15 @@ describe('what an operator sees when the agent socket is not usable', () => {
     );
   });
 
-  it('permission denied: names the cilium group, supplementalGroups and the root fallback', async () => {
+  it('permission denied: names the cilium group, supplementalGroups and the root overlay', async () => {
     const dir = tempDir('agent-perm');
     const path = join(dir, 'hubble.sock');
     await startAgent(tickScenario(31, 1000), Date.now(), 'kind-worker', `unix://${path}`);
     chmodSync(path, 0o000);
     const expected =
-      `permission denied on agent socket ${path} (relay unix://${path}): Cilium makes hubble.sock mode 0660, owner root, group "cilium" where the host has that group. ` +
-      `Add that group's GID (getent group cilium, on the node) to the pod's securityContext.supplementalGroups, or, where the host has no cilium group, ` +
-      `run the pod as user 0; ${deploy}`;
+      `permission denied on agent socket ${path} (relay unix://${path}): Cilium's agent makes hubble.sock mode 0660, owner root, group "cilium" when its container ` +
+      `has a group of that name, else root. If the socket's group is not root, add its GID (stat -c %g /var/run/cilium/hubble.sock on the node) to the pod's ` +
+      `securityContext.supplementalGroups (deploy/overlays/per-node); if it is root, run the pod as uid 0 (deploy/overlays/per-node-root); ${deploy}`;
     if (process.getuid?.() !== 0) {
       expect(await firstError(`unix://${path}`)).toBe(expected);
       return;

@@ -26,7 +26,7 @@ export function socketPathOf(address: string): string | undefined {
  * (per-node mode, the local agent's hubble.sock), by the errno grpc-js
  * reports. Cilium's agent removes a stale socket file and binds a new one at
  * start, then (running as root) sets it to mode 0660, owner root, group
- * `cilium` when the host has that group, else root's group
+ * `cilium` when the agent's container has that group, else root's group
  * (pkg/hubble/server/serveroption/option_linux.go, WithUnixSocketListener;
  * pkg/api/socket.go, SetDefaultPermissions; pkg/api/const.go,
  * CiliumGroupName and SocketFileMode).
@@ -41,9 +41,9 @@ function socketProblem(raw: string, address: string, path: string): string | und
   }
   if (/\bEACCES\b|\bEPERM\b/.test(raw)) {
     return (
-      `permission denied on agent socket ${path} (relay ${address}): Cilium makes hubble.sock mode 0660, owner root, group "cilium" where the host has that group. ` +
-      `Add that group's GID (getent group cilium, on the node) to the pod's securityContext.supplementalGroups, or, where the host has no cilium group, ` +
-      `run the pod as user 0; see docs/deploy.md "Per-node mode"`
+      `permission denied on agent socket ${path} (relay ${address}): Cilium's agent makes hubble.sock mode 0660, owner root, group "cilium" when its container ` +
+      `has a group of that name, else root. If the socket's group is not root, add its GID (stat -c %g ${AGENT_SOCKET_PATH} on the node) to the pod's ` +
+      `securityContext.supplementalGroups (deploy/overlays/per-node); if it is root, run the pod as uid 0 (deploy/overlays/per-node-root); see docs/deploy.md "Per-node mode"`
     );
   }
   if (/\bECONNREFUSED\b/.test(raw)) {
