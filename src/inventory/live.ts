@@ -56,12 +56,28 @@ export class LiveInventory {
     const items = this.deps.pods();
     if (this.parsed?.items !== items) {
       const before = this.parseCache.parsed;
-      const all = podsFromObjects(items, this.parseCache);
-      const node = this.deps.nodeName;
-      this.parsed = { items, pods: node === undefined ? all.pods : all.pods.filter((p) => p.node === node), problems: all.problems };
+      this.parsed = { items, ...podsFromObjects(items, this.parseCache) };
       this.lastParsed = this.parseCache.parsed - before;
     }
-    return this.parsed;
+    return { pods: this.mine(this.parsed.pods), problems: this.parsed.problems };
+  }
+
+  private filtered: { from: PodRecord[]; addresses: unknown; pods: PodRecord[] } | undefined;
+
+  /**
+   * Per-node mode: the pods on this node, a CiliumEndpoint-only pod (which
+   * names its node by IP) by the node addresses of the state in force.
+   * Made again only when the pods or the node addresses change.
+   */
+  private mine(all: PodRecord[]): PodRecord[] {
+    const node = this.deps.nodeName;
+    if (node === undefined) return all;
+    const addresses = this.deps.snapshot()?.state.nodeAddresses;
+    if (this.filtered?.from === all && this.filtered.addresses === addresses) return this.filtered.pods;
+    const ips = new Set((addresses ?? []).filter((a) => a.node === node).map((a) => a.ip.text.slice(0, a.ip.text.lastIndexOf('/'))));
+    const pods = all.filter((p) => p.node === node || (p.node === '' && p.nodeIp !== undefined && ips.has(p.nodeIp)));
+    this.filtered = { from: all, addresses, pods };
+    return pods;
   }
 
   private lastParsed = 0;

@@ -56,8 +56,10 @@ export class Child {
 
 export interface PrometheusOptions {
   ruleFiles: string[];
-  /** host:port of the exporter to scrape. */
-  target: string;
+  /** host:port of the exporter to scrape (job hubble-ipam-exporter). */
+  target?: string;
+  /** Or several jobs, each with its targets (host:port). */
+  jobs?: Array<{ name: string; targets: string[] }>;
 }
 
 /** Prometheus on a free loopback port with a temporary TSDB, scraping and evaluating every second. */
@@ -77,11 +79,13 @@ export class PrometheusServer {
       'rule_files:',
       ...opts.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`),
       'scrape_configs:',
-      '  - job_name: hubble-ipam-exporter',
-      // As the ServiceMonitor should: the exporter's namespace/pod labels are the workloads', not the target's.
-      '    honor_labels: true',
-      '    static_configs:',
-      `      - targets: [${JSON.stringify(opts.target)}]`,
+      ...(opts.jobs ?? [{ name: 'hubble-ipam-exporter', targets: [opts.target!] }]).flatMap((j) => [
+        `  - job_name: ${JSON.stringify(j.name)}`,
+        // As the ServiceMonitor should: the exporter's namespace/pod labels are the workloads', not the target's.
+        '    honor_labels: true',
+        '    static_configs:',
+        `      - targets: [${j.targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+      ]),
       '',
     ].join('\n');
     writeFileSync(join(this.dir, 'prometheus.yml'), config);
