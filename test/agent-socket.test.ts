@@ -322,7 +322,7 @@ describe('what an operator sees when the agent socket is not usable', () => {
     const expected =
       `permission denied on agent socket ${path} (relay unix://${path}): Cilium's agent makes hubble.sock mode 0660, owner root, group "cilium" when its container ` +
       `has a group of that name, else root. If the socket's group is not root, add its GID (stat -c %g /var/run/cilium/hubble.sock on the node) to the pod's ` +
-      `securityContext.supplementalGroups (deploy/overlays/per-node); if it is root, run the pod as uid 0 (deploy/overlays/per-node-root); ${deploy}`;
+      `securityContext.supplementalGroups (deploy/overlays/per-node); if it is root, add group 0 instead (deploy/overlays/per-node-root: the pod stays non-root); ${deploy}`;
     if (process.getuid?.() !== 0) {
       expect(await firstError(`unix://${path}`)).toBe(expected);
       return;

@@ -325,14 +325,14 @@ describe('deploy/overlays/per-node', () => {
 });
 
 describe('deploy/overlays/per-node-root', () => {
-  it('changes only the DaemonSet: uid 0 instead of the socket group, and still no capability, no privilege escalation, a read-only root', () => {
+  it('changes only the DaemonSet: group 0 instead of the cilium group, still uid 65532, no capability, no privilege escalation, a read-only root', () => {
     const perNode = render(perNodeDir);
     const objs = render(perNodeRootDir);
     expect(sortById(objs.filter((o) => o.kind !== 'DaemonSet'))).toEqual(sortById(perNode.filter((o) => o.kind !== 'DaemonSet')));
     const ds = one(objs, 'DaemonSet');
     validateObject(ds, `rendered ${rel(perNodeRootDir)}`);
-    expect(ds.spec.template.spec.securityContext).toEqual({ runAsNonRoot: false, runAsUser: 0, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(containerOf(ds).securityContext).toEqual({ ...PER_NODE_CONTAINER_SECURITY, runAsNonRoot: false, runAsUser: 0 });
+    expect(ds.spec.template.spec.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, supplementalGroups: [0], seccompProfile: { type: 'RuntimeDefault' } });
+    expect(containerOf(ds).securityContext).toEqual(PER_NODE_CONTAINER_SECURITY);
     // The rest of the pod is per-node's.
     const strip = (d: Obj) => {
       const o = structuredClone(d);

@@ -43,7 +43,7 @@ function socketProblem(raw: string, address: string, path: string): string | und
     return (
       `permission denied on agent socket ${path} (relay ${address}): Cilium's agent makes hubble.sock mode 0660, owner root, group "cilium" when its container ` +
       `has a group of that name, else root. If the socket's group is not root, add its GID (stat -c %g ${AGENT_SOCKET_PATH} on the node) to the pod's ` +
-      `securityContext.supplementalGroups (deploy/overlays/per-node); if it is root, run the pod as uid 0 (deploy/overlays/per-node-root); see docs/deploy.md "Per-node mode"`
+      `securityContext.supplementalGroups (deploy/overlays/per-node); if it is root, add group 0 instead (deploy/overlays/per-node-root: the pod stays non-root); see docs/deploy.md "Per-node mode"`
     );
   }
   if (/\bECONNREFUSED\b/.test(raw)) {
