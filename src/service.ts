@@ -68,6 +68,8 @@ export class ExporterService implements Lifecycle {
       // The windows judge future-stamped flows by the same clock and tolerance as the stream.
       ...(opts.relay.futureToleranceMs !== undefined ? { futureToleranceMs: opts.relay.futureToleranceMs } : {}),
       ...(opts.relay.clock ? { clock: opts.relay.clock } : {}),
+      // Per-node mode: warn when flows come from another node (the address reaches Relay, not this node's agent).
+      ...(opts.nodeName !== undefined ? { ownNode: opts.nodeName } : {}),
     });
     this.sources = new IpamSources({ ...opts.ipam, logger: this.log });
     this.sources.store.onChange((s) => this.takeSnapshot(s));

@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { createLogger } from '../src/log.js';
 import { ExporterService } from '../src/service.js';
 import type { Scenario, SimPod } from '../src/sim/scenario.js';
 import { SimulatedRelay } from '../src/sim/simulated-relay.js';
@@ -133,6 +134,7 @@ interface Sample {
 
 const agents: SimulatedRelay[] = [];
 let relay: SimulatedRelay;
+let relayAddress = '';
 const exporters: Array<{ service: ExporterService; node?: string }> = [];
 const prom = new PrometheusServer();
 let at = 0;
@@ -165,7 +167,7 @@ beforeAll(async () => {
     agents.push(agent);
   }
   relay = new SimulatedRelay({ scenario, epochMs });
-  const relayAddress = await relay.listen('127.0.0.1:0');
+  relayAddress = await relay.listen('127.0.0.1:0');
   const start = async (address: string, node?: string) => {
     const service = new ExporterService({
       relay: { address, since },
@@ -296,5 +298,30 @@ describe('per-node mode and Relay mode, scraped by one Prometheus', () => {
     }
     // The ratios, and the alerts a cluster mid-migration raises, have rows.
     expect(nonEmpty).toBeGreaterThanOrEqual(4);
+  });
+
+  it('each per-node exporter saw only its own node; one pointed at the Relay by mistake says so, naming both nodes', async () => {
+    for (const e of exporters.slice(1)) expect(e.service.pipeline.ownNodeCheck!.others, e.node).toBe(0);
+    expect(exporters[0]!.service.pipeline.ownNodeCheck).toBeUndefined();
+    const warnings: string[] = [];
+    const log = createLogger('warn', (l) => warnings.push(l));
+    const wrong = new ExporterService({
+      relay: { address: relayAddress, since: new Date(Date.now() - 120_000) },
+      ipam: { files: ipamFiles, fileSettleMs: 0 },
+      listenAddress: '127.0.0.1:0',
+      windowSec: 3600,
+      nodeName: 'worker1',
+      logger: log,
+    });
+    try {
+      await wrong.start(new AbortController().signal);
+      await waitFor(() => wrong.pipeline.flows === TOTAL_FLOWS, 'the misconfigured exporter to read the whole relay', 30_000, () => wrong.pipeline.flows);
+      // Every flow not observed on worker1 (worker1's own agent sent exactly its share).
+      expect(wrong.pipeline.ownNodeCheck!.others).toBe(TOTAL_FLOWS - agents[0]!.flowsSent);
+      expect(warnings.filter((w) => w.includes('a flow from another node reached this per-node exporter')).length).toBeGreaterThanOrEqual(1);
+      expect(warnings.find((w) => w.includes('another node'))).toMatch(/kind-kind\/(worker2|cp)/);
+    } finally {
+      await wrong.close();
+    }
   });
 });

@@ -18,6 +18,7 @@ import type { MigrationTracker } from './migration.js';
 import type { OffenderTracker } from './offenders.js';
 import { verdictSlot } from './verdict-slot.js';
 import { ObservingNodes } from './observing-nodes.js';
+import { OwnNodeCheck } from './own-node-check.js';
 
 export interface PipelineOptions {
   /** Window of the offender, activity and migration figures, seconds. Default 300. */
@@ -35,6 +36,11 @@ export interface PipelineOptions {
   futureToleranceMs?: number;
   /** Wall clock, ms since the epoch. Default Date.now (injectable for tests). */
   clock?: () => number;
+  /**
+   * Per-node mode: the exporter's own node (bare name); a flow observed on
+   * another node is warned about (OwnNodeCheck). Default: none (Relay mode).
+   */
+  ownNode?: string;
   /** Handlers run after the built-in ones, each with its own error count. Default none. */
   extraHandlers?: HandlerFactory[];
 }
@@ -66,6 +72,8 @@ export class AttributionPipeline implements FlowSink {
   private readonly migrationHandler: MigrationProgressHandler;
   /** The nodes flows were observed on, by dense id. */
   readonly observingNodes = new ObservingNodes();
+  /** Per-node mode's guard (undefined in Relay mode). */
+  readonly ownNodeCheck: OwnNodeCheck | undefined;
   /** Failures by handler index. */
   private readonly errors: Float64Array;
   private readonly errorLog: RateLimitedLog;
@@ -91,6 +99,7 @@ export class AttributionPipeline implements FlowSink {
     this.errors = new Float64Array(this.handlers.length);
     this.classifier = new Classifier(slots.seal());
     const log = opts.logger ?? silentLogger;
+    this.ownNodeCheck = opts.ownNode === undefined ? undefined : new OwnNodeCheck(opts.ownNode, (id) => this.observingNodes.nameOf(id), log);
     this.errorLog = new RateLimitedLog((m, f) => log.error(m, f));
     // Filled by every flow before any handler sees it.
     this.current = { rec: undefined as unknown as FlowRecord, src: undefined as unknown as Attribution, dst: undefined as unknown as Attribution, verdict: 0, nowSec: 0, nodeId: 0 };
@@ -129,6 +138,7 @@ export class AttributionPipeline implements FlowSink {
     f.verdict = verdictSlot(rec.verdict);
     f.nowSec = this.nowSec;
     f.nodeId = this.observingNodes.idOf(rec.nodeName);
+    if (this.ownNodeCheck !== undefined) this.ownNodeCheck.check(f.nodeId);
     this.flows++;
     const hs = this.handlers;
     for (let i = 0; i < hs.length; i++) {
