@@ -1,5 +1,4 @@
 import type { ScenarioModel } from './scenario.js';
-import { Rng } from './rng.js';
 
 /**
  * One node's share of a scenario: which flow indexes that node's Hubble
@@ -7,20 +6,15 @@ import { Rng } from './rng.js';
  * generating the flows (a few nanoseconds per index, so an agent of a long
  * or fast scenario can count its whole history).
  *
- * The observing node of flow i is picked as `ScenarioModel.flowAt` picks it:
- * with `flowsPerTick` > 1, node (i mod tick + floor(i / tick)) mod nodes; else
- * the first draw of `Rng.at(seed, i)`. The simulated relay checks every flow
- * it generates for an agent against this (`agentFlowMismatch`), and
- * test/agent-socket.test.ts compares the two over whole scenarios, so a
- * change to the scenario's rule fails loudly instead of splitting wrongly.
+ * The observing node of flow i is `ScenarioModel.observerIndex(i)`, the rule
+ * `flowAt` itself uses. The simulated relay still checks every flow it
+ * generates for an agent (`agentFlowMismatch`), and test/agent-socket.test.ts
+ * compares the two over whole scenarios.
  */
 export class AgentShare {
   /** The node's name as Hubble sends it (`cluster/node`, Hubble's absolute node name). */
   readonly wireName: string;
   private readonly nodeIndex: number;
-  private readonly nodes: number;
-  private readonly tick: number;
-  private readonly seed: number;
   // Local flows before index j, at slot j % span, for the last `span` indexes scanned.
   private readonly before: Float64Array;
   private readonly beforeAt: Float64Array;
@@ -30,7 +24,7 @@ export class AgentShare {
   private localScanned = 0;
 
   constructor(
-    model: ScenarioModel,
+    private readonly model: ScenarioModel,
     /** A bare node name of the scenario. */
     readonly node: string,
     /** How many of the latest indexes `localBefore` answers for (the relay's buffer span). */
@@ -42,9 +36,6 @@ export class AgentShare {
       throw new Error(`agent node ${JSON.stringify(node)} is not a node of the scenario; its nodes are: ${names.join(', ')}`);
     }
     this.wireName = model.wireNodeName(node);
-    this.nodes = names.length;
-    this.tick = model.tick;
-    this.seed = model.scenario.seed;
     this.span = window + 1;
     this.before = new Float64Array(this.span);
     this.beforeAt = new Float64Array(this.span).fill(-1);
@@ -53,8 +44,7 @@ export class AgentShare {
 
   /** Whether this node observes flow i. */
   isLocal(i: number): boolean {
-    const n = this.tick > 1 ? ((i % this.tick) + Math.floor(i / this.tick)) % this.nodes : Rng.at(this.seed, i).int(this.nodes);
-    return n === this.nodeIndex;
+    return this.model.observerIndex(i) === this.nodeIndex;
   }
 
   /** This node's flows among indexes [0, i); i must be within `window` of the largest i asked so far. */

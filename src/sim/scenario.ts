@@ -299,13 +299,23 @@ export class ScenarioModel {
     };
   }
 
+  /**
+   * The index of the node that observes flow i: distinct per flow within a
+   * tick when a tick holds several (so (time, node) is unique), else the first
+   * draw of flow i's generator (`r`, when the caller goes on drawing from it).
+   * The one rule: an agent's share (AgentShare) asks it without making flows.
+   */
+  observerIndex(i: number, r?: Rng): number {
+    const n = this.scenario.nodes.length;
+    return this.tick > 1 ? ((i % this.tick) + Math.floor(i / this.tick)) % n : (r ?? Rng.at(this.scenario.seed, i)).int(n);
+  }
+
   /** Generates flow i. */
   flowAt(i: number): Flow {
     const s = this.scenario;
     const r = Rng.at(s.seed, i);
     const time = this.timeOf(i);
-    // The observing node: distinct per flow within a tick, so (time, node) is unique.
-    const node = this.tick > 1 ? s.nodes[(i % this.tick + Math.floor(i / this.tick)) % s.nodes.length]! : r.pick(s.nodes);
+    const node = s.nodes[this.observerIndex(i, r)]!;
     const active = this.activePods(i);
     const local = active.filter((p) => p.node === node.name);
 
