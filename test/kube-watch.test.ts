@@ -423,4 +423,36 @@ describe('KubeIpamWatch against a list/watch API server', () => {
     expect(JSON.stringify(find(last(), 'Pod/shop/cart-2'))).not.toContain('BIG');
     expect(w.status().pods).toEqual({ synced: true, objects: 2 * LIST_PAGE_SIZE + 4, relists: 0 });
   });
+
+  it('per-node mode (podNodeName): only the live Pods of its own node, through the spec.nodeName index of the API server; the cluster-wide IPAM objects as before', async () => {
+    const pod = (name: string, node: string, phase = 'Running'): KubeObject => ({
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop' },
+      spec: { nodeName: node },
+      status: { phase, podIP: `10.0.${node === 'node-a' ? 1 : 2}.${name.length}` },
+    });
+    const { api, w, calls, last } = await setup({ watch: { watchPods: true, podNodeName: 'node-a' } });
+    api.upsert(pod('a-1', 'node-a'));
+    api.upsert(pod('a-done', 'node-a', 'Succeeded'));
+    api.upsert(pod('b-1', 'node-b'));
+    api.upsert(pod('pending', '', 'Pending'));
+    w.start(signal);
+    await w.ready(10_000);
+    const podNames = () => last()!.filter((o) => o.kind === 'Pod').map((o) => o.metadata!.name).sort();
+    expect(podNames()).toEqual(['a-1']);
+    // Every Pods request carries the node term; nothing else is narrowed: both nodes' Node and CiliumNode objects are there.
+    const podRequests = api.requests.filter((r) => r.path === '/api/v1/pods');
+    expect(new Set(podRequests.map((r) => r.query.fieldSelector))).toEqual(new Set(['status.phase!=Succeeded,status.phase!=Failed,spec.nodeName=node-a']));
+    expect(last()!.filter((o) => o.kind === 'Node' || o.kind === 'CiliumNode').map((o) => `${o.kind}/${o.metadata!.name}`).sort()).toEqual(['CiliumNode/node-a', 'CiliumNode/node-b', 'Node/node-a', 'Node/node-b']);
+
+    // Events in order on one watch: b-2 (node-b) is upserted before the pending pod is scheduled to node-a,
+    // so once the scheduled pod has arrived, b-2 would have too had the server sent it.
+    await waitFor(() => api.openWatches('/api/v1/pods') === 1, 'the pods watch');
+    const before = calls.length;
+    api.upsert(pod('b-2', 'node-b'));
+    api.upsert(pod('pending', 'node-a'));
+    await waitFor(() => calls.length > before && podNames().includes('pending'), 'the pod scheduled to node-a');
+    expect(podNames()).toEqual(['a-1', 'pending']);
+    expect(w.status().pods).toEqual({ synced: true, objects: 2, relists: 0 });
+  });
 });

@@ -3,8 +3,9 @@
  * protocol closely enough for @kubernetes/client-node:
  *
  * - `GET <collection>` answers a `<Kind>List` with `metadata.resourceVersion`;
- *   `fieldSelector` on `metadata.name`, `metadata.namespace` and
- *   `status.phase` (`=`, `==`, `!=`) is honoured; `limit` pages the list
+ *   `fieldSelector` on `metadata.name`, `metadata.namespace` and, for Pods,
+ *   `status.phase` (`=`, `==`, `!=`) and `spec.nodeName` (`=`, `==`: the
+ *   API server's index a kubelet's own watch uses) is honoured; `limit` pages the list
  *   (`metadata.continue`, `remainingItemCount`), every page served from the
  *   snapshot the first one was cut from, as the API server does;
  *   `labelSelector` and `timeoutSeconds` are ignored. Items carry no
@@ -52,6 +53,8 @@ interface Filter {
   /** `status.phase` terms: equal to `phase`, none of `notPhases`. */
   phase?: string;
   notPhases?: string[];
+  /** `spec.nodeName` term (Pods). */
+  nodeName?: string;
 }
 interface Watcher extends Filter {
   path: string;
@@ -236,7 +239,8 @@ export class FakeKubeApi {
       (f.namespace === undefined || o.metadata?.namespace === f.namespace) &&
       (f.name === undefined || o.metadata?.name === f.name) &&
       (f.phase === undefined || phaseOf(o) === f.phase) &&
-      (f.notPhases === undefined || !f.notPhases.includes(phaseOf(o)))
+      (f.notPhases === undefined || !f.notPhases.includes(phaseOf(o))) &&
+      (f.nodeName === undefined || ((o.spec as { nodeName?: string } | undefined)?.nodeName ?? '') === f.nodeName)
     );
   }
 
@@ -266,7 +270,8 @@ export class FakeKubeApi {
       else if (field === 'status.phase' && kind.kind === 'Pod') {
         if (op === '!=') (filter.notPhases ??= []).push(value);
         else filter.phase = value;
-      } else return this.send(res, 400, status(400, 'BadRequest', `field label not supported: ${field ?? term}`));
+      } else if (field === 'spec.nodeName' && kind.kind === 'Pod' && op !== '!=') filter.nodeName = value;
+      else return this.send(res, 400, status(400, 'BadRequest', `field label not supported: ${field ?? term}`));
     }
 
     if (!watch) {
