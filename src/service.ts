@@ -93,7 +93,7 @@ export class ExporterService implements Lifecycle {
       ...(opts.maxAnomalySeries ? { maxAnomalySeries: opts.maxAnomalySeries } : {}),
       ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}),
     });
-    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, objects: () => this.sources.inputObjects(), waitingFor: () => this.waitingFor(), stream: () => this.client, ...(opts.console ? { console: opts.console } : {}) });
+    this.app = buildApp({ registry: this.registry, pipeline: this.pipeline, store: this.sources.store, inventory: this.inventory, objects: () => this.sources.inputObjects(), waitingFor: () => this.waitingFor(), stream: () => this.client, ...(opts.console ? { console: opts.console } : {}), ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}) });
   }
 
   /** Hands a snapshot to the pipeline; one it cannot take (more pools than MAX_POOL_IDS) is logged and the one in force stays. */

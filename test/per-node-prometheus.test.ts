@@ -302,6 +302,10 @@ describe('per-node mode and Relay mode, scraped by one Prometheus', () => {
 
   it('each per-node exporter saw only its own node; one pointed at the Relay by mistake says so, naming both nodes', async () => {
     for (const e of exporters.slice(1)) expect(e.service.pipeline.ownNodeCheck!.others, e.node).toBe(0);
+    // The API and console say which share an exporter shows.
+    const scope = async (e: ExporterService) => ((await (await fetch(`${e.address}/api/v1/summary`)).json()) as { scope: unknown }).scope;
+    expect(await scope(exporters[0]!.service)).toEqual({ mode: 'relay', node: null });
+    expect(await scope(exporters[1]!.service)).toEqual({ mode: 'per-node', node: 'worker1' });
     expect(exporters[0]!.service.pipeline.ownNodeCheck).toBeUndefined();
     const warnings: string[] = [];
     const log = createLogger('warn', (l) => warnings.push(l));

@@ -21,6 +21,8 @@ export interface ConsoleDeps {
   migration: () => { progressSource: string; draining: Array<{ pool: string; progressRatio: number | null }> };
   waitingFor: () => string[];
   options?: ProgressHistoryOptions;
+  /** Per-node mode: the node this exporter reads (its figures are that node's share). Absent: Relay mode. */
+  nodeName?: string;
 }
 
 function send(req: FastifyRequest, reply: FastifyReply, a: ConsoleAsset, cache: string) {
@@ -70,6 +72,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     return {
       ready: waiting.length === 0,
       waitingFor: waiting,
+      // Relay mode: the whole cluster; per-node mode: one node's share (Prometheus adds the exporters up).
+      scope: deps.nodeName === undefined ? { mode: 'relay', node: null } : { mode: 'per-node', node: deps.nodeName },
       relay: s ? { state: s.state, reconnects: s.stats.reconnects, decodeErrors: s.stats.decodeErrors, lastError: s.stats.lastError?.message ?? null } : null,
       flows: { total: flows(), perSecond: perSecond === null ? null : Math.round(perSecond * 10) / 10 },
       lostEvents: { total: lost.reduce((n, l) => n + l.events, 0), bySource: lost },

@@ -27,6 +27,8 @@ export interface AppDeps {
   stream?: () => StreamSource | undefined;
   /** The console's progress history (sample every `sampleMs`, default 10000; keep `samples`, default 360). */
   console?: ProgressHistoryOptions;
+  /** Per-node mode: the node this exporter reads (`--node-name`). Absent: Relay mode. */
+  nodeName?: string;
 }
 
 const familyName = (f: 4 | 6) => (f === 4 ? 'ipv4' : 'ipv6');
@@ -309,7 +311,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   // The live migration console at `/` and its `/api/v1/summary` (src/console/).
-  registerConsole(app, { store, read, migration: migrationNow, waitingFor: deps.waitingFor, ...(deps.stream ? { stream: deps.stream } : {}), ...(deps.console ? { options: deps.console } : {}) });
+  registerConsole(app, { store, read, migration: migrationNow, waitingFor: deps.waitingFor, ...(deps.stream ? { stream: deps.stream } : {}), ...(deps.console ? { options: deps.console } : {}), ...(deps.nodeName !== undefined ? { nodeName: deps.nodeName } : {}) });
 
   app.setErrorHandler((err, req, reply) => {
     const e = err as { validation?: AjvError[]; statusCode?: number; message: string };

@@ -47,7 +47,8 @@ function renderHealth(s) {
   const relay = s.relay?.state ?? 'none';
   const dot = relay === 'streaming' ? 'ok' : relay === 'closed' ? 'warn' : 'bad';
   $('health').replaceChildren(...[
-    h('span', { 'data-testid': 'relay' }, h('i', { class: `dot ${dot}` }), 'relay ', h('b', null, relay)),
+    h('span', { 'data-testid': 'relay' }, h('i', { class: `dot ${dot}` }), s.scope?.mode === 'per-node' ? 'agent ' : 'relay ', h('b', null, relay)),
+    s.scope?.mode === 'per-node' ? h('span', { 'data-testid': 'scope', title: 'per-node mode: this exporter shows its node\'s share; Prometheus adds the exporters up' }, 'node ', h('b', null, s.scope.node)) : null,
     h('span', null, 'flows/s ', h('b', { 'data-testid': 'rate' }, s.flows.perSecond === null ? '–' : fmt(Math.round(s.flows.perSecond)))),
     h('span', null, 'flows ', h('b', { 'data-testid': 'flows' }, fmt(s.flows.total))),
     h('span', null, 'lost events ', h('b', { 'data-testid': 'lost' }, fmt(s.lostEvents.total))),
