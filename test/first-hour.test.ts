@@ -129,6 +129,20 @@ describe('the first hour, as the README writes it, from a fresh clone', () => {
     await poll('/readyz 200', COMMAND_TIMEOUT_MS / 2, async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
   }, COMMAND_TIMEOUT_MS);
 
+  it('per-node mode as written: simulate-relay as one node\'s agent on a unix socket, then the per-node serve it prints, ready with that node\'s share', async () => {
+    const socket = `unix://${join(tempDir('first-hour-agent'), 'kind-worker.sock')}`;
+    const sim = start(words(readmeCommand('npx hubble-ipam-exporter simulate-relay --agent-node'), { 'unix:///tmp/kind-worker.sock': socket, 'sim-cluster.yaml': 'sim-cluster-agent.yaml' }));
+    const next = await poll('the agent to print the serve command', COMMAND_TIMEOUT_MS / 2, async () => /^ {2}(npx hubble-ipam-exporter serve .*)$/m.exec(sim.output())?.[1]);
+    expect(next).toBe(readmeCommand('npx hubble-ipam-exporter serve --node-name').replace('unix:///tmp/kind-worker.sock', socket).replace('sim-cluster.yaml', 'sim-cluster-agent.yaml'));
+    const serve = start([...words(next), '--listen-address', '127.0.0.1:0']);
+    const url = await poll('serve to listen', COMMAND_TIMEOUT_MS / 2, async () => /msg=serving address=(http:\/\/127\.0\.0\.1:\d+)/.exec(serve.output())?.[1]);
+    await poll('/readyz 200', COMMAND_TIMEOUT_MS / 2, async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+    // What the README says it shows: the scope, and its one node connected once a flow has arrived.
+    expect(((await (await fetch(`${url}/api/v1/summary`)).json()) as { scope: unknown }).scope).toEqual({ mode: 'per-node', node: 'kind-worker' });
+    await poll('its node connected', COMMAND_TIMEOUT_MS / 2, async () => (/^hubble_ipam_relay_nodes\{state="connected"\} 1$/m.test(await (await fetch(`${url}/metrics`)).text()) ? true : undefined));
+    expect(serve.output()).not.toContain('a flow from another node');
+  }, COMMAND_TIMEOUT_MS);
+
   it('analyze, plan and check run as written on the repository\'s fixtures and examples', () => {
     const analyze = run(
       words(readmeCommand('npx hubble-ipam-exporter analyze'), {
