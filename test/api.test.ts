@@ -3,9 +3,6 @@
  * queries name the parameter and the allowed values; list endpoints bound
  * their answers whatever the exporter has seen.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -13,14 +10,13 @@ import { Attribution, anomalousStatuses } from '../src/attribution/classifier.js
 import { AttributionPipeline } from '../src/attribution/pipeline.js';
 import { FlowRecord, isPodEndpoint } from '../src/ingest/flow-record.js';
 import { stateFromObjects } from '../src/ipam/from-objects.js';
-import { loadIpamFiles } from '../src/ipam/ipam-files.js';
 import { emptyState } from '../src/ipam/model.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
 import { validateConfig } from '../src/ipam/ipam-config.js';
 import { IpAddr, parseIpInto } from '../src/net/ip.js';
 import { createExporterMetrics } from '../src/metrics/exporter-metrics.js';
 import { buildApp } from '../src/server/app.js';
-import { parseProm, truthConfigYaml } from './support/ground-truth.js';
+import { parseProm, truthIpamState } from './support/ground-truth.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -161,15 +157,10 @@ describe('the flow figures of the API and /metrics come from one read model', ()
   //   workload b (identity 1002): on legacy (10.20.1.6, stale) at 1000 and at 1100: still on it
   // Every flow goes to an external address, FORWARDED.
   function migrationSetup() {
-    const dir = mkdtempSync(join(tmpdir(), 'hie-api-'));
-    writeFileSync(join(dir, 'ipam.yaml'), truthConfigYaml);
-    const files = loadIpamFiles([join(dir, 'ipam.yaml')]);
-    const built = stateFromObjects({ objects: files.items, configs: files.configs });
-    expect(built.problems).toEqual([]);
     const store = new IpamStore();
     const registry = new Registry();
     const pipeline = new AttributionPipeline({ registry, windowSec: 60 });
-    pipeline.setSnapshot(store.update(built.state, 'test')!);
+    pipeline.setSnapshot(store.update(truthIpamState(), 'test')!);
     createExporterMetrics(registry, { pipeline, store, processMetrics: false });
     const rec = new FlowRecord();
     const flow = (t: number, ip: string, identity: number, pod: string) => {

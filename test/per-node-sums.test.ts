@@ -4,19 +4,14 @@
  * fed every flow. The flows are written out below, and so is what each
  * family must say: the truths are by hand, the sums are checked on top.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { AttributionPipeline } from '../src/attribution/pipeline.js';
 import { FlowRecord, isPodEndpoint } from '../src/ingest/flow-record.js';
-import { stateFromObjects } from '../src/ipam/from-objects.js';
-import { loadIpamFiles } from '../src/ipam/ipam-files.js';
 import { IpamStore } from '../src/ipam/ipam-store.js';
 import { createExporterMetrics } from '../src/metrics/exporter-metrics.js';
 import { parseIpInto } from '../src/net/ip.js';
-import { parseProm, truthConfigYaml } from './support/ground-truth.js';
+import { parseProm, truthIpamState } from './support/ground-truth.js';
 
 const FROM_ENDPOINT = 5;
 const TO_ENDPOINT = 101;
@@ -64,15 +59,10 @@ const flows: TestFlow[] = [
 ];
 
 function exporter(nodeName?: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'hie-per-node-'));
-  writeFileSync(join(dir, 'ipam.yaml'), truthConfigYaml);
-  const files = loadIpamFiles([join(dir, 'ipam.yaml')]);
-  const built = stateFromObjects({ objects: files.items, configs: files.configs });
-  expect(built.problems).toEqual([]);
   const store = new IpamStore();
   const registry = new Registry();
   const pipeline = new AttributionPipeline({ registry, windowSec: 60 });
-  pipeline.setSnapshot(store.update(built.state, 'test')!);
+  pipeline.setSnapshot(store.update(truthIpamState(), 'test')!);
   createExporterMetrics(registry, { pipeline, store, processMetrics: false, ...(nodeName ? { nodeName } : {}) });
   const rec = new FlowRecord();
   const side = (s: Side, ep: FlowRecord['source']) => {

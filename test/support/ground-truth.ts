@@ -1,3 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stateFromObjects } from '../../src/ipam/from-objects.js';
+import { loadIpamFiles } from '../../src/ipam/ipam-files.js';
+import type { IpamState } from '../../src/ipam/model.js';
+import { truthConfigYaml } from '../../src/sim/all-statuses.js';
 import { Verdict, type Flow } from '../../src/gen/flow/flow_pb.js';
 
 /**
@@ -7,6 +14,25 @@ import { Verdict, type Flow } from '../../src/gen/flow/flow_pb.js';
  * under test.
  */
 export { truthConfigYaml, truthScenario } from '../../src/sim/all-statuses.js';
+
+/**
+ * The truth cluster's IPAM state, as `serve --ipam-file` reads truthConfigYaml
+ * (written to a file and loaded, so the file path is the one exercised);
+ * throws on any problem, naming it.
+ */
+export function truthIpamState(): IpamState {
+  const dir = mkdtempSync(join(tmpdir(), 'hie-truth-'));
+  try {
+    writeFileSync(join(dir, 'ipam.yaml'), truthConfigYaml);
+    const files = loadIpamFiles([join(dir, 'ipam.yaml')]);
+    const built = stateFromObjects({ objects: files.items, configs: files.configs });
+    const problems = [...files.problems, ...built.problems];
+    if (problems.length > 0) throw new Error(`the truth cluster does not load: ${JSON.stringify(problems)}`);
+    return built.state;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 type Answer = [status: string, pool: string, node: string];
 
