@@ -20,9 +20,20 @@
  * client goes, and {type: 'stream-done', ...} reports it, with the bytes per
  * flow it wrote.
  *
- *   node bench/relay.mjs [--pool real|truth --pool-size 50000 | --pool soak --soak-pods 100000] [--flows N]
+ * An 'arm' with `rate` paces the next stream (flows/s). With {type: 'arm', hold: true} the next stream waits, once it is open
+ * ({type: 'stream-open'} says so), for {type: 'go'}: several relays then
+ * start sending at once (the per-node rows' three agents).
+ *
+ *   node bench/relay.mjs [--pool real|truth --pool-size 50000 | --pool soak --soak-pods 100000
+ *                         | --pool per-node --pool-size 30000 [--agent-node worker-0000]] [--flows N]
+ *     [--listen 127.0.0.1:0 | unix:///path]
+ *     [--rate N]                    pace: at most N flows/s (default: as fast as flow control lets it)
  *     [--profile FILE.cpuprofile]   CPU profile of the first stream
+ *
+ * `--pool per-node` (bench/lib/per-node.mjs): flows observed on three nodes of a
+ * 5,000-node cluster; with `--agent-node` only that node's (its agent's share).
  */
+import { rmSync } from 'node:fs';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { FLOW_MASK_PATHS } from '../dist/ingest/field-mask.js';
@@ -31,6 +42,7 @@ import { observerServerDefinition } from '../dist/ingest/observer-service.js';
 import { InvalidFieldMaskError, maskTree } from '../dist/sim/hubble-field-mask.js';
 import { num, parseArgs } from './lib/args.mjs';
 import { profiled } from './lib/inspector-profile.mjs';
+import { perNodePool } from './lib/per-node.mjs';
 import { realLikePool, soakPool, truthPool } from './lib/pool.mjs';
 
 /** The gRPC message prefix (compressed flag + 4-byte length) each message carries on the wire. */
@@ -38,9 +50,15 @@ const GRPC_MESSAGE_PREFIX_BYTES = 5;
 
 const args = parseArgs();
 const kind = args.pool ?? 'real';
-if (!['real', 'truth', 'soak'].includes(kind)) throw new Error(`--pool: unknown pool ${kind} (real, truth or soak)`);
+if (!['real', 'truth', 'soak', 'per-node'].includes(kind)) throw new Error(`--pool: unknown pool ${kind} (real, truth, soak or per-node)`);
+const agentNode = args['agent-node'];
+if (agentNode !== undefined && kind !== 'per-node') throw new Error('--agent-node needs --pool per-node');
+/** Flows per second at most (0: as fast as flow control lets it); an 'arm' with `rate` sets the next stream's. */
+const defaultRate = num(args.rate, 0);
+let armedRate = defaultRate;
 const build = (maskPaths) =>
   kind === 'soak' ? soakPool({ pods: num(args['soak-pods'], 100_000) }, maskPaths)
+  : kind === 'per-node' ? perNodePool(num(args['pool-size'], 30_000), agentNode, maskPaths)
   : kind === 'truth' ? truthPool(num(args['pool-size'], 50_000), maskPaths)
   : realLikePool(num(args['pool-size'], 50_000), maskPaths);
 const maskKey = (paths) => JSON.stringify([...new Set(paths)].sort());
@@ -62,6 +80,9 @@ const masked = poolFor(FLOW_MASK_PATHS).summary;
 const buildMs = performance.now() - started;
 let armed = num(args.flows, 1_000_000);
 let sentTotal = 0;
+/** Set by an 'arm' with hold: the next stream waits for this promise ('go'). */
+let held;
+let go = () => {};
 
 function waitDrain(call) {
   return new Promise((resolve) => {
@@ -103,6 +124,11 @@ async function send(call) {
   let gone = false;
   call.on('cancelled', () => (gone = true));
   call.on('close', () => (gone = true));
+  const hold = held;
+  held = undefined;
+  const rate = armedRate;
+  process.send?.({ type: 'stream-open' });
+  if (hold) await hold;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   let drainWaits = 0;
@@ -110,6 +136,11 @@ async function send(call) {
   let bytes = 0;
   const n = pool.length;
   while (sent < flows && !gone) {
+    if (rate > 0) {
+      // Paced: flow `sent` is due at t0 + sent / rate.
+      const due = t0 + (sent * 1000) / rate - performance.now();
+      if (due > 1) await new Promise((r) => setTimeout(r, due));
+    }
     const msg = pool[sent % n];
     const ok = call.write(msg);
     bytes += msg.length;
@@ -125,6 +156,7 @@ async function send(call) {
     type: 'stream-done',
     flows: sent,
     seconds: (performance.now() - t0) / 1000,
+    rate: rate || undefined,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     drainWaits,
     maskPaths: paths.length,
@@ -145,7 +177,11 @@ process.on('message', (m) => {
   if (m.type === 'arm') {
     armed = m.flows;
     if (m.maskPaths) poolFor(m.maskPaths); // built now, not during the stream
+    held = m.hold ? new Promise((r) => (go = r)) : undefined;
+    armedRate = m.rate ?? defaultRate;
     process.send({ type: 'armed', flows: armed });
+  } else if (m.type === 'go') {
+    go();
   } else if (m.type === 'stop') {
     server.forceShutdown();
     process.exit(0);
@@ -154,9 +190,11 @@ process.on('message', (m) => {
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0)); // exit cleanly (a --cpu-prof profile gets written)
 
+// A socket file left by an earlier relay killed before it could remove it (bench runs use a fresh directory).
+if (args.listen?.startsWith('unix://')) rmSync(args.listen.slice('unix://'.length), { force: true });
 server.bindAsync(args.listen ?? '127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
-  const address = `127.0.0.1:${port}`;
+  const address = args.listen?.startsWith('unix:') ? args.listen : `127.0.0.1:${port}`;
   if (process.send) process.send({ type: 'ready', address, summary, masked, buildMs });
   else console.log(`bench relay on ${address}: ${JSON.stringify(summary)}; under the exporter's mask ${masked.avgBytes.toFixed(0)} B a flow (built in ${buildMs.toFixed(0)} ms); each stream sends ${armed} flows`);
 });

@@ -12,10 +12,12 @@
  * --soak-flows N, --soak-pods N, --analyze-lines N, --no-profile, --no-what-if
  * (skip the what-ifs), --what-if-window BYTES (limit's and peer's), --no-wait
  * (do not wait for other processes to quiet down), --out FILE, --only LIST (some of
- * throughput,what-if,lag,profile,soak,lookup,metrics,analyze,ipam,inventory; written to
- * bench/results-partial.json unless --out says otherwise), e.g.
+ * throughput,what-if,lag,profile,soak,lookup,metrics,analyze,ipam,inventory,per-node; written to
+ * bench/results-partial.json unless --out says otherwise; per-node alone: bench/results-per-node.json),
+ * --aggregate-flows N (the per-node rows' flows per aggregate run, 300,000), e.g.
  *
  *   node bench/run.mjs --only soak --soak --out bench/results-soak.json
+ *   node bench/run.mjs --only per-node      (~3 min; bench/lib/per-node-rows.mjs)
  *
  * Every client runs in its own process against the relay in another
  * (bench/relay.mjs); see docs/performance.md for what each figure means.
@@ -30,6 +32,7 @@ import { deployedNodeOptions } from './lib/deployed.mjs';
 import { byArea, topAllocations, topSelf } from './lib/cpuprofile.mjs';
 import { machineBusySeconds, machineInfo, waitQuiet } from './lib/machine.mjs';
 import { summarizeSoak } from './lib/soak.mjs';
+import { perNodeRows } from './lib/per-node-rows.mjs';
 import { evaluateTargets, printReport } from './lib/report.mjs';
 import { writeIpamFile } from './lib/scenario.mjs';
 import { fmt, median } from './lib/stats.mjs';
@@ -55,12 +58,14 @@ const o = {
   whatIf: !args['no-what-if'],
   whatIfWindow: num(args['what-if-window'], 4 * 1024 * 1024),
   wait: !args['no-wait'],
+  aggregateFlows: num(args['aggregate-flows'], quick ? 90_000 : 300_000),
 };
-const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze', 'ipam', 'inventory'];
+const sections = ['throughput', 'what-if', 'lag', 'profile', 'soak', 'lookup', 'metrics', 'analyze', 'ipam', 'inventory', 'per-node'];
 const only = typeof args.only === 'string' ? args.only.split(',') : sections;
 for (const x of only) if (!sections.includes(x)) throw new Error(`--only: unknown section ${x} (known: ${sections.join(', ')})`);
 const run = (section) => only.includes(section) && (section !== 'profile' || o.profile) && (section !== 'what-if' || o.whatIf);
-const out = args.out ?? join(benchDir, quick ? 'results-quick.json' : only.length < sections.length ? 'results-partial.json' : 'results.json');
+const defaultOut = quick ? 'results-quick.json' : only.length === 1 && only[0] === 'per-node' ? 'results-per-node.json' : only.length < sections.length ? 'results-partial.json' : 'results.json';
+const out = args.out ?? join(benchDir, defaultOut);
 const profDir = mkdtempSync(join(os.tmpdir(), 'hie-bench-prof-'));
 const t0 = Date.now();
 const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
@@ -258,6 +263,10 @@ if (run('inventory')) {
   if (o.wait) await waitQuiet();
   results.inventory = await runChild('micro/inventory.mjs', { pods: 100_000, nodes: 5000, runs: o.runs }, { execArgv: ['--expose-gc'] });
   log(`inventory: ${fmt(results.inventory.pods)} pods, heap ${results.inventory.heapPodsMB.toFixed(0)} + ${results.inventory.heapInventoryMB.toFixed(0)} MB, full build ${results.inventory.fullBuildMs.toFixed(0)} ms, one pod change ${results.inventory.podChangeMs.toFixed(0)} ms, one node re-carved ${results.inventory.ipamChangeMs.toFixed(0)} ms`);
+}
+if (run('per-node')) {
+  // Per-node mode (issue 14): one exporter at a node's rate; Relay mode vs per-node mode on this machine. Info rows.
+  results.perNode = await perNodeRows({ wait: o.wait, runs: o.quick ? 1 : Math.min(2, o.runs), aggregateFlows: o.aggregateFlows, ...(o.quick ? { pacedSeconds: 10 } : {}), log });
 }
 results.profiles = profiles;
 

@@ -8,12 +8,19 @@
  *     [--decoder full]        protobuf-es full decode instead of the wire decoder
  *     [--no-mask]             RelayClient's fieldMask: false (whole flows); default: the mask
  *     [--ipam FILE]           IPAM file (default: the truth scenario's config)
+ *     [--kube-nodes N]        IPAM from a stand-in Kubernetes watch instead of a file: N nodes'
+ *                             Node and CiliumNode objects and the cilium-config ConfigMap
+ *                             (bench/lib/kube-cluster.mjs), held as the live watch holds them
  *     [--scrape-ms 1000]      render the registry every so often during the run;
  *                             reports event-loop lag (monitorEventLoopDelay, 10 ms resolution,
  *                             the resolution subtracted) and render times
  *     [--rss-samples 10]      sample RSS at every 1/N of the flows (the soak)
  *     [--max-seconds S]       stop after S seconds even if not every flow came
  *     [--heap-profile FILE]   sample every allocation (collected ones too) into a .heapprofile
+ *     [--node-name NODE]      per-node mode (serve --node-name): --address is that node's agent
+ *                             (unix:///path); default: Relay mode
+ *     [--poll-ms 1]           how often the flow count is read, ms; a paced run uses a coarser
+ *                             poll so that the poll's own CPU stays out of the figure
  */
 import { rmSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -21,6 +28,7 @@ import { ExporterService } from '../../dist/service.js';
 import { num } from '../lib/args.mjs';
 import { StreamClock, clientOptions, failOnError, finish } from '../lib/client.mjs';
 import { startHeapSampling } from '../lib/inspector-profile.mjs';
+import { clusterObjects } from '../lib/kube-cluster.mjs';
 import { truthConfigYaml, writeIpamFile } from '../lib/scenario.mjs';
 
 failOnError();
@@ -30,10 +38,17 @@ const decoder = opts.decoder === 'full' ? 'full' : 'wire';
 const scrapeMs = num(opts['scrape-ms'], 0);
 const rssSamples = num(opts['rss-samples'], 0);
 const maxSeconds = num(opts['max-seconds'], Infinity);
-const ipamFile = opts.ipam ?? writeIpamFile('truth.yaml', truthConfigYaml);
+const kubeNodes = num(opts['kube-nodes'], 0);
+const ipamFile = kubeNodes > 0 ? undefined : (opts.ipam ?? writeIpamFile('truth.yaml', truthConfigYaml));
+/** The stand-in watch: hands every object over once, as KubeIpamWatch's first sync does. */
+const kubeObjects = kubeNodes > 0 ? clusterObjects(kubeNodes) : undefined;
+const kube = (onChange) => ({ start() {}, ready: async () => onChange(kubeObjects), close: async () => {}, synced: true });
+const ipam = kubeObjects ? { kube } : { files: [ipamFile] };
 
 const fieldMask = !opts['no-mask'];
-const service = new ExporterService({ relay: { address, decoder, fieldMask }, ipam: { files: [ipamFile] }, listenAddress: '127.0.0.1:0' });
+const nodeName = opts['node-name'];
+const pollMs = num(opts['poll-ms'], 1);
+const service = new ExporterService({ relay: { address, decoder, fieldMask }, ipam, listenAddress: '127.0.0.1:0', ...(typeof nodeName === 'string' ? { nodeName } : {}) });
 const pipeline = service.pipeline;
 const clock = new StreamClock();
 // The histogram records the time between ticks of a 10 ms timer: lag = that - 10 ms.
@@ -58,7 +73,7 @@ async function scrape() {
 }
 
 // The pipeline counts synchronously inside the stream's 'data' handler; a
-// 1 ms timer reads the count between socket reads.
+// timer (every --poll-ms, 1 ms by default) reads the count between socket reads.
 const poll = setInterval(() => {
   const n = pipeline.flows;
   if (!started && n > 0) {
@@ -72,7 +87,7 @@ const poll = setInterval(() => {
     nextSample += flows / rssSamples;
   }
   if (n >= flows || (started && performance.now() - clock.t0 > maxSeconds * 1000)) void done(n);
-}, 1);
+}, pollMs);
 
 let finished = false;
 async function done(n) {
@@ -97,7 +112,7 @@ async function done(n) {
   }
   if (rssSamples > 0) extra.rss = rss;
   await service.close();
-  if (!opts.ipam) rmSync(ipamFile, { force: true });
+  if (!opts.ipam && ipamFile) rmSync(ipamFile, { force: true });
   await stopHeapSampling?.(opts['heap-profile']);
   finish({ client: `${decoder === 'full' ? 'ours-full-decode' : 'ours'}${fieldMask ? '' : '-no-mask'}`, ...r, ...extra });
 }

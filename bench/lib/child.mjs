@@ -34,14 +34,16 @@ export function runChild(script, opts = {}, { execArgv = [], env = {}, timeoutMs
 
 /**
  * Forks bench/relay.mjs and waits until it listens. `arm(flows, maskPaths?)`
- * sets the next stream's length (and has the pool for a field mask built); `streamDone()` resolves with the relay's report of
+ * sets the next stream's length (and has the pool for a field mask built; `hold`: see
+ * `streamOpen()` and `go()`); `streamDone()` resolves with the relay's report of
  * the stream in progress.
  */
 export function startRelay(opts = {}) {
   return new Promise((resolve, reject) => {
     const child = fork(join(benchDir, 'relay.mjs'), toArgv(opts), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const waiting = { armed: [], done: [] };
+    const waiting = { armed: [], done: [], open: [] };
     const doneReports = [];
+    let opens = 0;
     child.on('message', (m) => {
       if (m.type === 'ready') {
         resolve({
@@ -51,11 +53,21 @@ export function startRelay(opts = {}) {
           pid: child.pid,
           masked: m.masked,
           // maskPaths: a field mask the next stream will ask for; the relay builds its pool now, untimed.
-          arm: (flows, maskPaths) => new Promise((ok) => (waiting.armed.push(ok), child.send({ type: 'arm', flows, maskPaths }))),
+          // hold: the next stream, once open, waits for go() (several relays start together);
+          // rate: the next stream's pace, flows/s (default: the relay's --rate, or as fast as it can).
+          arm: (flows, maskPaths, { hold = false, rate } = {}) => new Promise((ok) => (waiting.armed.push(ok), child.send({ type: 'arm', flows, maskPaths, hold, rate }))),
+          /** Resolves when a client has opened the next stream. */
+          streamOpen: () => (opens > 0 ? (opens--, Promise.resolve()) : new Promise((ok) => waiting.open.push(ok))),
+          go: () => child.send({ type: 'go' }),
           streamDone: () => (doneReports.length > 0 ? Promise.resolve(doneReports.shift()) : new Promise((ok) => waiting.done.push(ok))),
           stop: () => new Promise((ok) => (child.once('exit', ok), child.send({ type: 'stop' }))),
         });
       } else if (m.type === 'armed') waiting.armed.shift()?.();
+      else if (m.type === 'stream-open') {
+        const w = waiting.open.shift();
+        if (w) w();
+        else opens++;
+      }
       else if (m.type === 'stream-done') {
         const w = waiting.done.shift();
         if (w) w(m);

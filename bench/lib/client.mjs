@@ -38,7 +38,9 @@ export class StreamClock {
    */
   end(flows) {
     const seconds = (performance.now() - this.t0) / 1000;
-    return { flows, seconds, rate: (flows - this.flows0) / seconds, cpuSeconds: cpuSeconds(this.cpu0), streamCpuSeconds: cpuSeconds(this.cpuStart), streamFlows: flows - this.flows0 };
+    // startMs / endMs: wall clock (ms since the epoch), to add up clients that ran side by side.
+    const startMs = performance.timeOrigin + this.t0;
+    return { flows, seconds, rate: (flows - this.flows0) / seconds, cpuSeconds: cpuSeconds(this.cpu0), streamCpuSeconds: cpuSeconds(this.cpuStart), streamFlows: flows - this.flows0, startMs, endMs: startMs + seconds * 1000 };
   }
 }
 

@@ -27,14 +27,15 @@ export function responseOf(flow) {
 }
 
 /**
- * `size` flows of `scenario`, each passed through `fill` (if any), masked
+ * Flows 0..size-1 of `scenario` (only the indexes `keep(i)` accepts, if
+ * given: an agent's share), each passed through `fill` (if any), masked
  * with `maskPaths` (if any) and encoded; with a summary of what is in them
  * (addresses and shares from the whole flows).
  */
-export function encodePool(scenario, size, { fill, maskPaths } = {}) {
+export function encodePool(scenario, size, { fill, maskPaths, keep } = {}) {
   const model = new ScenarioModel({ ...scenario, totalFlows: undefined }, EPOCH_MS);
   const tree = maskPaths && maskPaths.length > 0 ? maskTree(maskPaths) : undefined;
-  const pool = new Array(size);
+  const pool = [];
   const addresses = new Set();
   const pods = new Set();
   let bytes = 0;
@@ -42,11 +43,12 @@ export function encodePool(scenario, size, { fill, maskPaths } = {}) {
   let noIp = 0;
   let dropped = 0;
   for (let i = 0; i < size; i++) {
+    if (keep && !keep(i)) continue;
     const whole = model.flowAt(i);
     if (fill) fill(whole, i);
     const flow = tree ? maskFlow(whole, tree) : whole;
     const b = toBinary(GetFlowsResponseSchema, responseOf(flow));
-    pool[i] = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    pool.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     bytes += b.byteLength;
     if (whole.verdict === 2) dropped++;
     if (!whole.IP) noIp++;
@@ -57,7 +59,8 @@ export function encodePool(scenario, size, { fill, maskPaths } = {}) {
     }
     for (const ep of [whole.source, whole.destination]) if (ep?.podName) pods.add(`${ep.namespace}/${ep.podName}`);
   }
-  return { pool, summary: { messages: size, avgBytes: bytes / size, maskPaths: maskPaths ?? [], ipv6Share: v6 / size, droppedShare: dropped / size, noIpShare: noIp / size, distinctAddresses: addresses.size, distinctPods: pods.size } };
+  const n = pool.length;
+  return { pool, summary: { messages: n, avgBytes: bytes / n, maskPaths: maskPaths ?? [], ipv6Share: v6 / n, droppedShare: dropped / n, noIpShare: noIp / n, distinctAddresses: addresses.size, distinctPods: pods.size } };
 }
 
 export function truthPool(size, maskPaths) {

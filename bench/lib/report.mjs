@@ -97,6 +97,22 @@ function rowsOf(r, clients) {
     row(`  one pod changed (new podObjects array), median of ${inv.podChangeRunsMs.length}`, `${fmt(inv.podChangeMs, 0)} ms`, '', '', '(info)');
     row(`  one node re-carved (IPAM change), median of ${inv.ipamChangeRunsMs.length}`, `${fmt(inv.ipamChangeMs, 0)} ms`, '', '', '(info)');
   }
+  const P = r.perNode;
+  if (P) {
+    const mb = (x) => `${x.toFixed(0)} MB`;
+    for (const p of P.paced) {
+      row(`per-node exporter, ${fmt(p.rate)} flows/s from its agent (unix socket), ${fmt(P.ipamNodes)}-node IPAM, scraped every ${P.scrapeMs / 1000} s: cores per 1,000 flows/s (= CPU s per 1,000 flows)`, `${p.coresPer1000FlowsPerSecond.toFixed(3)}`, `${p.cores.toFixed(3)} cores`, `${mb(p.maxRssMB)} (${mb(p.endRssMB)} at the end)`, '(info)');
+    }
+    row(`  the same near idle (${fmt(P.nearIdle.rate)} flows/s)`, `${P.nearIdle.cores.toFixed(3)} cores`, '', `${mb(P.nearIdle.maxRssMB)} (${mb(P.nearIdle.endRssMB)} at the end)`, '(info)');
+    for (const a of P.ipamFileRow.attempts) {
+      row(`  the same at ${fmt(P.ipamFileRow.rate)} flows/s, IPAM from a ${fmt(P.ipamNodes)}-node file, the ${a.flags}'s NODE_OPTIONS (${a.nodeOptions})`, a.error ? 'failed' : `${a.cores.toFixed(3)} cores`, '', a.error ? a.error.slice(0, 60) : `${mb(a.maxRssMB)} (${mb(a.endRssMB)} at the end)`, '(info)');
+    }
+    const A = P.aggregate;
+    const agg = (label, x) => row(label, `${fmt(x.rate)} flows/s`, `${x.exporterCores.toFixed(2)} cores (${x.exporterCpuSecondsPer1000Flows.toFixed(3)} s per 1,000 flows)`, mb(x.maxRssMB), '(info)');
+    agg(`aggregate, Relay mode: one exporter, a relay serving ${P.observingNodes} nodes' flows (${fmt(A.flowsPerRun)} flows, median of ${A.relayMode.runs.length})`, A.relayMode);
+    agg(`aggregate, per-node mode: ${P.observingNodes} exporters, each on its agent (unix socket), started together`, A.perNodeMode);
+    row(`  bounds on this machine: Relay mode one thread / per-node mode ${r.machine.cores} cores shared by ${P.observingNodes} exporters and ${P.observingNodes} agents`, `${fmt(A.relayMode.oneThreadBoundRate)} / ${fmt(A.perNodeMode.coreBoundRate)} flows/s`, '', '', '(info)');
+  }
   return rows;
 }
 
