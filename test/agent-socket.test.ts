@@ -335,7 +335,12 @@ describe('what an operator sees when the agent socket is not usable', () => {
       `const c = new Client(process.argv[1], credentials.createInsecure());` +
       `c.makeUnaryRequest('${paths.serverStatus}', () => Buffer.alloc(0), (b) => b, {}, new Metadata(), { deadline: Date.now() + 5000 },` +
       ` (e) => { c.close(); process.stdout.write(JSON.stringify({ code: e && e.code, details: e && e.details })); });`;
-    const r = spawnSync(process.execPath, ['-e', script, `unix://${path}`], { cwd: repoRoot, uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10_000 });
+    // This Node if nobody may run it, else the system's (a Node unpacked into a private temporary
+    // directory, as .ci/run does for Node 24, cannot be run as another user): only the error matters.
+    const asNobody = { cwd: repoRoot, uid: 65534, gid: 65534, encoding: 'utf8' as const, timeout: 10_000 };
+    const node = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find((bin) => existsSync(bin) && spawnSync(bin, ['-e', '0'], asNobody).status === 0);
+    expect(node, 'a node binary that uid 65534 can run').toBeDefined();
+    const r = spawnSync(node!, ['-e', script, `unix://${path}`], asNobody);
     expect(r.status, r.stderr).toBe(0);
     const seen = JSON.parse(r.stdout) as { code: number; details: string };
     expect(seen.details).toContain(`EACCES ${path}`);
