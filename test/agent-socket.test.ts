@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, writeFileSync } from 'node:fs';
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -19,6 +19,7 @@ import { killCliProcesses, startCli } from './support/processes.js';
 import { RecordingSink } from './support/recording-sink.js';
 import { everythingDelivered } from './support/relay-marker.js';
 import { tempDir } from './support/temp.js';
+import { rawServer } from './support/raw-server.js';
 import { waitFor } from './support/wait.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -280,19 +281,9 @@ describe('what an operator sees when the agent socket is not usable', () => {
 
   /** A unix-socket server that does `onSocket` with each connection. */
   async function unixServer(path: string, onSocket: (s: Socket) => void): Promise<NetServer> {
-    const sockets = new Set<Socket>();
-    const srv = createServer((s) => {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => sockets.delete(s));
-      onSocket(s);
-    });
-    await new Promise<void>((r) => srv.listen(path, r));
-    cleanups.push(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => srv.close(r));
-    });
-    return srv;
+    const { server, close } = await rawServer(path, onSocket);
+    cleanups.push(close);
+    return server;
   }
 
   const deploy = 'see docs/deploy.md "Per-node mode"';

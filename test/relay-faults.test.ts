@@ -1,6 +1,6 @@
 import { createServer as createHttpServer } from 'node:http';
 import { copyFileSync, mkdtempSync } from 'node:fs';
-import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { connect, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ import { SimulatedRelay } from '../src/sim/simulated-relay.js';
 import { makeTestPki } from './support/certs.js';
 import { flowMessage, ScriptedRelay, type Cut, type ScriptedMessage } from './support/scripted-relay.js';
 import { untilClosed } from './support/lifecycle.js';
+import { rawServer } from './support/raw-server.js';
 import { waitFor } from './support/wait.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -40,18 +41,7 @@ async function listenNet(srv: NetServer | ReturnType<typeof createHttpServer>, p
 
 /** A TCP server that accepts and then does `onSocket`; closing it also drops its connections. */
 async function tcpServer(onSocket: (s: Socket) => void, port = 0) {
-  const sockets = new Set<Socket>();
-  const srv = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    onSocket(s);
-  });
-  const bound = await listenNet(srv, port);
-  const close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => srv.close(r));
-  };
+  const { port: bound, close } = await rawServer(port, onSocket);
   cleanups.push(close);
   return { port: bound, close };
 }
