@@ -15,15 +15,21 @@ export const MAX_OBSERVING_NODES = 65_536;
  */
 export class ObservingNodes {
   private readonly table = new IdTable<string>(MAX_OBSERVING_NODES, 'observing node ids (MAX_OBSERVING_NODES)');
+  /** The last name asked for and its id: a per-node exporter (and a run of one node's flows) asks for one name. */
+  private lastName = '';
+  private lastId = 0;
 
   constructor() {
     this.table.idOf('');
   }
 
   idOf(name: string): number {
-    const id = this.table.find(name);
-    if (id !== undefined) return id;
-    return this.table.size < MAX_OBSERVING_NODES ? this.table.idOf(name) : MAX_OBSERVING_NODES - 1;
+    if (name === this.lastName) return this.lastId;
+    let id = this.table.find(name);
+    if (id === undefined) id = this.table.size < MAX_OBSERVING_NODES ? this.table.idOf(name) : MAX_OBSERVING_NODES - 1;
+    this.lastName = name;
+    this.lastId = id;
+    return id;
   }
 
   /** The wire name of an id ('' for 0). */
