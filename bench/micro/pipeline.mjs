@@ -4,7 +4,8 @@
  * or decoding. The truth scenario's flows, decoded once into records (node
  * names interned, as the wire decoder's string cache hands them out), fed
  * round and round. Two shapes: Relay mode (the three nodes' flows
- * interleaved) and per-node mode (one node's flows only, `ownNode` set).
+ * interleaved), and one node's flows without and with per-node mode's
+ * `ownNode` check (the same records: the difference is the check's cost).
  * Median of `runs` rounds of ~0.5 M flows each, the two shapes alternating.
  *
  *   node bench/micro/pipeline.mjs [--flows 20000] [--runs 5]
@@ -49,9 +50,10 @@ function pipelineFor(opts) {
 }
 const shapes = [
   { name: 'relay', pipeline: pipelineFor({}), recs: all },
+  { name: 'oneNode', pipeline: pipelineFor({}), recs: mine },
   { name: 'perNode', pipeline: pipelineFor({ ownNode }), recs: mine },
 ];
-const ns = { relay: [], perNode: [] };
+const ns = { relay: [], oneNode: [], perNode: [] };
 for (let r = 0; r < runs + 1; r++) {
   for (const s of shapes) {
     const t0 = process.hrtime.bigint();
@@ -64,6 +66,7 @@ report({
   flows,
   perNodeFlows: mine.length,
   relayNsPerFlow: median(ns.relay),
+  oneNodeNsPerFlow: median(ns.oneNode),
   perNodeNsPerFlow: median(ns.perNode),
   runs: ns,
 });
