@@ -80,13 +80,14 @@ const AGGREGATION_RULES: Record<string, Array<string | null>> = {
   hubble_ipam_pods_left_on_draining_pool: ADDITIVE,
   hubble_ipam_restart_plan_pods: ADDITIVE,
   hubble_ipam_node_allocated_ips: ADDITIVE,
-  hubble_ipam_pool_allocated_ips: ADDITIVE,
-  hubble_ipam_pool_free_ips: ADDITIVE,
   hubble_ipam_pool_active_ips: ADDITIVE,
   hubble_ipam_flows_received_total: ADDITIVE,
   hubble_ipam_lost_events_total: ADDITIVE,
   hubble_ipam_relay_nodes: ADDITIVE,
   hubble_ipam_pool_capacity_ips: CLUSTER_FACT,
+  // The whole cluster's, on every replica (a sum of per-node shares would miss nodes with no running exporter).
+  hubble_ipam_pool_allocated_ips: CLUSTER_FACT,
+  hubble_ipam_pool_free_ips: CLUSTER_FACT,
   hubble_ipam_pool_node_cidrs_left: CLUSTER_FACT,
   hubble_ipam_ipam_errors_total: CLUSTER_FACT,
   // Per-replica clocks: the newest of them, or each.

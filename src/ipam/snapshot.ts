@@ -468,14 +468,7 @@ export class IpamSnapshot {
     return [...s].sort();
   }
 
-  /**
-   * Per pool and family. With `node` (per-node mode), the figures that are
-   * sums over nodes (allocatedIps, allocatedCidrs, usedIps) are that node's
-   * share, so per-node exporters add up to the cluster's; totalIps,
-   * maxNodeCidrs and nodeCidrsLeft stay the cluster's (every replica reads the
-   * same objects), and whether `usedIps` is known is decided cluster-wide.
-   */
-  poolCapacity(node?: string): PoolCapacity[] {
+  poolCapacity(): PoolCapacity[] {
     const out: PoolCapacity[] = [];
     const poolFamily = (pool: string, family: 4 | 6) => `${pool}\0${family}`;
     // Endpoint addresses in use, counted per pool and family through the trie.
@@ -485,7 +478,7 @@ export class IpamSnapshot {
       for (const ip of e.ips) {
         addrOfPrefix(ip, addr);
         const info = this.resolve(addr);
-        if (info?.status === 'current' && (node === undefined || info.node === node)) inUse.set(poolFamily(info.pool, ip.family), (inUse.get(poolFamily(info.pool, ip.family)) ?? 0) + 1);
+        if (info?.status === 'current') inUse.set(poolFamily(info.pool, ip.family), (inUse.get(poolFamily(info.pool, ip.family)) ?? 0) + 1);
       }
     }
     const fromEndpoints = this.state.endpoints.length > 0;
@@ -500,13 +493,13 @@ export class IpamSnapshot {
         keys.add(poolFamily(a.pool, a.cidr.family));
       }
       const unknown = new Set<string>();
-      for (const [n, keys] of keysOf) {
-        const used = this.state.usedByNode.get(n);
+      for (const [node, keys] of keysOf) {
+        const used = this.state.usedByNode.get(node);
         if (used === undefined || keys.size !== 1) {
           for (const k of keys) unknown.add(k);
           continue;
         }
-        for (const k of keys) nodeUsed.set(k, (nodeUsed.get(k) ?? 0) + (node === undefined || n === node ? used : 0));
+        for (const k of keys) nodeUsed.set(k, (nodeUsed.get(k) ?? 0) + used);
       }
       for (const k of unknown) nodeUsed.delete(k);
     }
@@ -515,7 +508,6 @@ export class IpamSnapshot {
         const cidrs = p.cidrs.filter((c) => c.family === family);
         const allocs = this.state.allocations.filter((a) => a.pool === p.name && a.cidr.family === family);
         if (cidrs.length === 0 && allocs.length === 0) continue;
-        const mine = node === undefined ? allocs : allocs.filter((a) => a.node === node);
         const mask = p.maskSize[family];
         const key = poolFamily(p.name, family);
         const usedIps = fromEndpoints ? (inUse.get(key) ?? 0) : nodeUsed.get(key);
@@ -534,8 +526,8 @@ export class IpamSnapshot {
           state: p.state,
           family,
           totalIps: cidrs.reduce((n, c) => n + prefixSize(c), 0),
-          allocatedIps: mine.reduce((n, a) => n + prefixSize(a.cidr), 0),
-          allocatedCidrs: mine.length,
+          allocatedIps: allocs.reduce((n, a) => n + prefixSize(a.cidr), 0),
+          allocatedCidrs: allocs.length,
           maxNodeCidrs,
           usedIps,
           usedFrom: usedIps === undefined ? undefined : fromEndpoints ? 'endpoints' : 'ciliumnodes',
