@@ -13,6 +13,16 @@ import { readModelOf } from './read-model/read-model.js';
 import type { ProgressHistoryOptions } from './console/progress-history.js';
 import { buildApp } from './server/app.js';
 
+/**
+ * How far the windows' clock may stay behind the wall clock while no flow
+ * arrives, seconds: past it, the windows follow the wall clock, so the
+ * sightings of a quiet node (or of a stream that is down) leave the window
+ * at most this much later than they would with flows arriving. Node clocks
+ * running behind the exporter's by more than this shorten the window by the
+ * difference.
+ */
+export const WINDOW_IDLE_GRACE_SEC = 60;
+
 export interface ServiceOptions {
   relay: Omit<RelayClientOptions, 'logger' | 'onStateChange'>;
   ipam: Omit<IpamSourcesOptions, 'logger'>;
@@ -68,6 +78,8 @@ export class ExporterService implements Lifecycle {
       // The windows judge future-stamped flows by the same clock and tolerance as the stream.
       ...(opts.relay.futureToleranceMs !== undefined ? { futureToleranceMs: opts.relay.futureToleranceMs } : {}),
       ...(opts.relay.clock ? { clock: opts.relay.clock } : {}),
+      // A quiet or disconnected stream does not freeze the windows (sightings still age out).
+      idleClockSec: WINDOW_IDLE_GRACE_SEC,
       // Per-node mode: warn when flows come from another node (the address reaches Relay, not this node's agent).
       ...(opts.nodeName !== undefined ? { ownNode: opts.nodeName } : {}),
     });

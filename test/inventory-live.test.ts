@@ -50,7 +50,8 @@ beforeAll(async () => {
   relay = new StaticRelay(responses);
   const address = await relay.listen();
   service = new ExporterService({
-    relay: { address },
+    // The exporter's clock at the fixture's flows (2026-12-01T10:00:00-03Z): the live windows follow the wall clock when flows stop.
+    relay: { address, clock: () => Date.parse('2026-12-01T10:00:30Z') },
     ipam: { files: [fx('ipam.yaml'), fx('pods.yaml'), fx('ciliumendpoints.yaml')], fileSettleMs: 0 },
     listenAddress: '127.0.0.1:0',
     windowSec: 3600,

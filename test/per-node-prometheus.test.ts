@@ -87,8 +87,6 @@ const ADDITIVE = new Set([
   'hubble_ipam_pods_left_on_draining_pool',
   'hubble_ipam_restart_plan_pods',
   'hubble_ipam_node_allocated_ips',
-  'hubble_ipam_pool_allocated_ips',
-  'hubble_ipam_pool_free_ips',
   'hubble_ipam_pool_active_ips',
   'hubble_ipam_flows_received_total',
   'hubble_ipam_lost_events_total',
@@ -102,7 +100,7 @@ const ADDITIVE = new Set([
   'hubble_ipam_flows_future_total',
   'hubble_ipam_handler_errors_total',
 ]);
-const CLUSTER_WIDE = new Set(['hubble_ipam_pool_capacity_ips', 'hubble_ipam_pool_node_cidrs_left', 'hubble_ipam_ipam_errors_total', 'hubble_ipam_last_flow_timestamp_seconds', 'hubble_ipam_clock_skew_seconds']);
+const CLUSTER_WIDE = new Set(['hubble_ipam_pool_capacity_ips', 'hubble_ipam_pool_node_cidrs_left', 'hubble_ipam_pool_allocated_ips', 'hubble_ipam_pool_free_ips', 'hubble_ipam_ipam_errors_total', 'hubble_ipam_last_flow_timestamp_seconds', 'hubble_ipam_clock_skew_seconds']);
 /** One per exporter by nature: what differs between one exporter and three, and why. */
 const PER_EXPORTER: Record<string, string> = {
   hubble_ipam_relay_connected: 'one stream per exporter (1 against 3)',

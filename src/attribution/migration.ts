@@ -59,6 +59,31 @@ export class MigrationTracker {
     return -(podNameHash32(namespace, pod) + 1);
   }
 
+  /**
+   * Forgets "off" sightings older than the window (they can no longer make a
+   * pair count as moved) and nodes with nothing left, so the off entries are
+   * the pods active in the window, not every pod ever seen. "On" entries are
+   * kept: a pair that was on a draining pool and comes back off it later has
+   * moved.
+   */
+  private forgetOff(oldest: number): void {
+    for (const [nodeId, n] of this.nodes) {
+      for (const [w, off] of n.lastOff) {
+        if (off < oldest) {
+          n.lastOff.delete(w);
+          this.offEntries--;
+        }
+      }
+      if (n.lastOn.size === 0 && n.lastOff.size === 0) {
+        this.nodes.delete(nodeId);
+        if (this.lastNode === n) {
+          this.lastNodeId = -1;
+          this.lastNode = undefined;
+        }
+      }
+    }
+  }
+
   /** Workload `key` seen by observing node `nodeId` on draining pool `drainingPoolId` (0: off every draining pool). */
   record(key: number, drainingPoolId: number, nowSec: number, nodeId = 0): void {
     nowSec = Math.floor(nowSec); // whole seconds are stored in place; a fraction would box a number per flow
@@ -89,6 +114,7 @@ export class MigrationTracker {
 
   progress(poolIds: number[], nowSec: number): MigrationProgress[] {
     const oldest = nowSec - this.windowSec;
+    this.forgetOff(oldest);
     return poolIds.map((poolId) => {
       let everOn = 0;
       let active = 0;

@@ -15,14 +15,6 @@ export class Offender {
   node: string;
   namespace = '';
   pod = '';
-  /**
-   * Where the address was seen as a local endpoint (the node that owns it:
-   * Hubble's endpoint ID, EndpointRecord.isLocal): observing node ids and the
-   * last second seen local on each, side by side. Usually one node; two when
-   * two nodes hold the address at once.
-   */
-  readonly localNodes: number[] = [];
-  readonly localSeen: number[] = [];
 
   /** The address; its text is made when first asked for (most entries are never listed). */
   readonly addr = new IpAddr();
@@ -53,8 +45,6 @@ export class Offender {
     this.node = attr.node;
     this.namespace = '';
     this.pod = '';
-    this.localNodes.length = 0;
-    this.localSeen.length = 0;
     this.firstSeen = nowSec;
     this.lastSeen = nowSec;
     this.total = 0;
@@ -119,12 +109,8 @@ export class OffenderTracker {
     return this.byKey.size;
   }
 
-  /**
-   * Called for an anomalous side of a flow; `localNodeId` is the observing
-   * node's id when the side is local to it (its endpoint ID is set), else -1.
-   * Allocates only for an address, or an (address, owning node), not seen before.
-   */
-  record(attr: Attribution, ip: IpAddr, namespace: string, pod: string, verdict: number, nowSec: number, localNodeId = -1): void {
+  /** Called for an anomalous side of a flow. Allocates only for an address not seen before. */
+  record(attr: Attribution, ip: IpAddr, namespace: string, pod: string, verdict: number, nowSec: number): void {
     const key = addressKey(ip.family, ip.v4, ip.v6);
     let o = this.byKey.get(key);
     if (o === undefined) {
@@ -144,13 +130,6 @@ export class OffenderTracker {
       o.namespace = namespace;
     }
     if (nowSec > o.lastSeen) o.lastSeen = nowSec;
-    if (localNodeId >= 0) {
-      const at = o.localNodes.indexOf(localNodeId);
-      if (at < 0) {
-        o.localNodes.push(localNodeId);
-        o.localSeen.push(nowSec);
-      } else if (nowSec > o.localSeen[at]!) o.localSeen[at] = nowSec;
-    }
     o.window.add(Math.floor(nowSec / this.windowSec));
     o.byVerdict[verdict]! += 1; // a verdictSlot(), 0..VERDICT_SLOTS-1
     o.total++;
@@ -200,27 +179,6 @@ export class OffenderTracker {
     }
     out.sort((a, b) => b.flows - a.flows || b.o.lastSeen - a.o.lastSeen);
     return out.length > limit ? out.slice(0, limit) : out;
-  }
-
-  /**
-   * hubble_ipam_anomalous_addresses: (owning node, address) pairs seen local
-   * within the window, by status, pool, node (the allocation's) and namespace.
-   * Counted per owning node, so the sum over per-node exporters is the Relay
-   * exporter's figure.
-   */
-  localCounts(nowSec: number): Array<{ status: Status; pool: string; node: string; namespace: string; addresses: number }> {
-    const oldest = nowSec - this.windowSec;
-    const rows = new Map<string, { status: Status; pool: string; node: string; namespace: string; addresses: number }>();
-    for (const o of this.byKey.values()) {
-      let n = 0;
-      for (const seen of o.localSeen) if (seen >= oldest) n++;
-      if (n === 0) continue;
-      const key = `${o.status}\0${o.pool}\0${o.node}\0${o.namespace}`;
-      const row = rows.get(key);
-      if (row) row.addresses += n;
-      else rows.set(key, { status: o.status, pool: o.pool, node: o.node, namespace: o.namespace, addresses: n });
-    }
-    return [...rows.values()];
   }
 
   /** Every tracked entry matching the query, active or not, most recent first. */

@@ -14,6 +14,7 @@ import { FlowsTotalHandler } from './handlers/flows-total.js';
 import { MigrationProgressHandler } from './handlers/migration-progress.js';
 import { PoolActiveIpsHandler } from './handlers/pool-active-ips.js';
 import { PoolFlowsTotalHandler } from './handlers/pool-flows-total.js';
+import type { LocalAddressTracker } from './local-addresses.js';
 import type { MigrationTracker } from './migration.js';
 import type { OffenderTracker } from './offenders.js';
 import { verdictSlot } from './verdict-slot.js';
@@ -36,6 +37,15 @@ export interface PipelineOptions {
   futureToleranceMs?: number;
   /** Wall clock, ms since the epoch. Default Date.now (injectable for tests). */
   clock?: () => number;
+  /**
+   * The live service's windows follow the wall clock when flows stop: the
+   * windows' clock (`windowNowSec`) is then at least the wall clock minus this
+   * many seconds, so a quiet node's exporter, or one whose stream is down,
+   * still lets old sightings leave the window (an address seen stale once
+   * does not stay "active" for hours). Unset (offline analysis, tests): the
+   * windows' clock is the newest flow's time only. Seconds.
+   */
+  idleClockSec?: number;
   /**
    * Per-node mode: the exporter's own node (bare name); a flow observed on
    * another node is warned about (OwnNodeCheck). Default: none (Relay mode).
@@ -63,8 +73,10 @@ export class AttributionPipeline implements FlowSink {
   readonly handlers: readonly FlowHandler[];
   /** Flows processed (the stream's own figures, received and duplicates, are in RelayStats). */
   flows = 0;
-  /** Newest flow time seen, seconds, flows stamped in the future excepted; the clock of every window. */
+  /** Newest flow time seen, seconds, flows stamped in the future excepted; what the windows record with. */
   nowSec = 0;
+  private readonly idleClockSec: number | undefined;
+  private readonly wallClock: () => number;
   /** Recognises (and counts) flows stamped ahead of the wall clock. */
   readonly future: FutureGuard;
   private readonly anomalous: AnomalousEndpointsHandler;
@@ -84,6 +96,9 @@ export class AttributionPipeline implements FlowSink {
     this.windowSec = opts.windowSec ?? 300;
     if (!(this.windowSec > 0)) throw new RangeError(`windowSec must be positive, got ${this.windowSec}`);
     this.future = new FutureGuard(opts.futureToleranceMs, opts.clock);
+    this.wallClock = opts.clock ?? Date.now;
+    if (opts.idleClockSec !== undefined && !(opts.idleClockSec >= 0)) throw new RangeError(`idleClockSec must be 0 or more, got ${opts.idleClockSec}`);
+    this.idleClockSec = opts.idleClockSec;
     const slots = new SeriesSlots();
     const ctx: HandlerContext = { registry: opts.registry, slots };
     const windowSec = this.windowSec;
@@ -110,6 +125,11 @@ export class AttributionPipeline implements FlowSink {
     return this.anomalous.tracker;
   }
 
+  /** The local anomalous addresses (anomalous_endpoints handler): hubble_ipam_anomalous_addresses. */
+  get localAnomalies(): LocalAddressTracker {
+    return this.anomalous.local;
+  }
+
   /** The activity tracker (pool_active_ips handler). */
   get activity(): ActivityTracker {
     return this.active.tracker;
@@ -118,6 +138,15 @@ export class AttributionPipeline implements FlowSink {
   /** The migration tracker (migration_progress handler). */
   get migration(): MigrationTracker {
     return this.migrationHandler.tracker;
+  }
+
+  /**
+   * The clock the windows are judged by when read: the newest flow's time,
+   * and with `idleClockSec` at least the wall clock minus it.
+   */
+  windowNowSec(): number {
+    if (this.idleClockSec === undefined) return this.nowSec;
+    return Math.max(this.nowSec, this.wallClock() / 1000 - this.idleClockSec);
   }
 
   /** Takes a new IPAM snapshot; throws (keeping the one in force) when its pools exceed MAX_POOL_IDS. */

@@ -28,9 +28,11 @@ export interface ExporterMetricsOptions {
   processMetrics?: boolean;
   /**
    * Per-node mode: the node this exporter reads the agent of (`--node-name`).
-   * The IPAM figures that are sums over nodes are then this node's share
-   * (node allocations, allocated and free addresses), and the relay nodes
-   * gauge reports this one node. Default: Relay mode (the whole cluster).
+   * `hubble_ipam_node_allocated_ips` is then this node's rows only and the
+   * relay nodes gauge reports this one node; the pool figures stay the whole
+   * cluster's (every replica reads the same CiliumNodes: aggregate with max,
+   * so a node without a running exporter is never left out). Default: Relay
+   * mode (the whole cluster).
    */
   nodeName?: string;
 }
@@ -97,7 +99,7 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
     const snap = store.snapshot;
     if (snap !== capacitySnapshot) {
       capacitySnapshot = snap;
-      capacityRows = snap?.poolCapacity(opts.nodeName) ?? [];
+      capacityRows = snap?.poolCapacity() ?? [];
     }
     return capacityRows;
   };
@@ -115,14 +117,14 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   gauge('hubble_ipam_pool_capacity_ips', 'Addresses in the pool\'s CIDRs (no series for a pool whose CIDRs are unknown, such as host-scope without a configured range). A cluster-wide fact: every per-node exporter exports the same value (aggregate with max).', capacityLabels.names, (g) => {
     for (const c of capacity()) if (c.totalIps > 0) g.set(capacityLabels.of(c), c.totalIps);
   });
-  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now (per-node mode: to this exporter\'s node; sum across exporters).', capacityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_allocated_ips', 'Addresses of the pool in CIDRs allocated to nodes now. A cluster-wide fact: every per-node exporter exports the same value (aggregate with max).', capacityLabels.names, (g) => {
     for (const c of capacity()) g.set(capacityLabels.of(c), c.allocatedIps);
   });
   // Headroom (issue 12): series only where the figure is known, so an alert never reads an unknown as 0.
   gauge('hubble_ipam_pool_node_cidrs_left', "Node CIDRs the pool can still hand out at its mask size: the CIDRs of that size its ranges hold, less the blocks allocated to nodes. No series for a pool without a mask size (host-scope, CRD-backed modes). A cluster-wide fact: every per-node exporter exports the same value (aggregate with max).", capacityLabels.names, (g) => {
     for (const c of capacity()) if (c.nodeCidrsLeft !== undefined) g.set(capacityLabels.of(c), c.nodeCidrsLeft);
   });
-  gauge('hubble_ipam_pool_free_ips', "Addresses in the pool's node CIDRs not in use: allocated - used. Used is counted from the CiliumEndpoints' addresses when any are known, else from the CiliumNodes' status.ipam.used (a node's count goes to the one pool and family it holds; no series where that is ambiguous or missing). Per-node mode: this exporter's node's share; sum across exporters.", capacityLabels.names, (g) => {
+  gauge('hubble_ipam_pool_free_ips', "Addresses in the pool's node CIDRs not in use: allocated - used. Used is counted from the CiliumEndpoints' addresses when any are known, else from the CiliumNodes' status.ipam.used (a node's count goes to the one pool and family it holds; no series where that is ambiguous or missing). A cluster-wide fact: every per-node exporter exports the same value (aggregate with max).", capacityLabels.names, (g) => {
     for (const c of capacity()) if (c.usedIps !== undefined) g.set(capacityLabels.of(c), c.allocatedIps - c.usedIps);
   });
   // Per node: thousands of series that change only with the IPAM snapshot, so they are set once
@@ -130,7 +132,7 @@ export function createExporterMetrics(registry: Registry, opts: ExporterMetricsO
   let nodeGaugeSnapshot: typeof store.snapshot | null = null;
   new Gauge({
     name: 'hubble_ipam_node_allocated_ips',
-    help: 'Addresses allocated to a node, per pool.',
+    help: 'Addresses allocated to a node, per pool. Per-node mode: this exporter\'s node only (sum across exporters; a node without a running exporter has no series).',
     labelNames: nodeAllocLabels.names,
     registers: r,
     collect() {

@@ -88,12 +88,14 @@ export interface PoolFlowSeriesRow {
  * The read side of the pipeline: every question /metrics, the JSON API, the
  * demo and `analyze` ask about what the flows showed, answered from the
  * trackers and counters the handlers keep. Nothing else reads those.
- * Answers are fresh plain rows; the windows are judged by `nowSec()`.
+ * Answers are fresh plain rows; the windows are judged by the pipeline's
+ * `windowNowSec()` (the newest flow's time, or in the live service at least
+ * the wall clock less a grace: AttributionPipeline's idleClockSec).
  */
 export interface ReadModel {
   /** Window of the offender, activity and migration figures, seconds. */
   readonly windowSec: number;
-  /** The windows' clock: newest flow time seen, seconds (0 before any). */
+  /** The newest flow's time, seconds (0 before any); the windows are judged by the pipeline's windowNowSec(). */
   nowSec(): number;
   /** Flows the pipeline processed. */
   flowsProcessed(): number;
@@ -143,31 +145,31 @@ class PipelineReadModel implements ReadModel {
 
   anomalies(q: OffenderQuery = {}, limit = Infinity): { total: number; rows: AnomalyRow[] } {
     const all = this.p.offenders.all(q);
-    const now = this.p.nowSec;
+    const now = this.p.windowNowSec();
     const shown = all.length > limit ? all.slice(0, limit) : all;
     return { total: all.length, rows: shown.map((o) => ({ ...o.summary(), flowsInWindow: o.window.value(now, this.p.windowSec) })) };
   }
 
   activeAnomalies(limit = Infinity, q: OffenderQuery = {}): ActiveAnomalyRow[] {
     return this.p.offenders
-      .active(this.p.nowSec, limit, q)
+      .active(this.p.windowNowSec(), limit, q)
       .map(({ o, flows }) => ({ status: o.status, pool: o.pool, node: o.node, namespace: o.namespace, pod: o.pod, ip: o.ip, flowsInWindow: flows }));
   }
 
   anomalousAddresses(): AnomalousAddressRow[] {
-    return this.p.offenders.localCounts(this.p.nowSec);
+    return this.p.localAnomalies.counts(this.p.windowNowSec());
   }
 
   activeIps(): PoolActivityRow[] {
     const names = this.p.classifier.poolNames();
-    return this.p.activity.counts(this.p.nowSec).map(([poolId, family, n]) => ({ pool: names[poolId] ?? '', family, activeIps: n }));
+    return this.p.activity.counts(this.p.windowNowSec()).map(([poolId, family, n]) => ({ pool: names[poolId] ?? '', family, activeIps: n }));
   }
 
   migration(snap: IpamSnapshot | undefined): MigrationRow[] {
     const draining = snap?.state.pools.filter((pool) => pool.state === 'draining') ?? [];
     // A pool no flow was classified against yet has no id: no workload can have been on it (-1 matches none).
     const ids = draining.map((pool) => this.p.classifier.findPoolId(pool.name) ?? -1);
-    const progress = this.p.migration.progress(ids, this.p.nowSec);
+    const progress = this.p.migration.progress(ids, this.p.windowNowSec());
     return draining.map((pool, i) => {
       const m = progress[i]!;
       return { pool: pool.name, cidrs: pool.cidrs.map((c) => c.text), everOn: m.everOn, active: m.active, moved: m.moved, ratio: m.everOn > 0 ? m.ratio : null };
