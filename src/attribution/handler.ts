@@ -16,6 +16,11 @@ export interface AttributedFlow {
   /** The windows' clock: newest flow time, seconds. */
   nowSec: number;
   /**
+   * `nowSec` in whole seconds: a small integer, so a tracker that takes it
+   * as an argument gets it without a number being boxed per call.
+   */
+  wholeSec: number;
+  /**
    * Dense id of the node that observed the flow (its wire name, `cluster/node`),
    * the same for every flow of that node (ObservingNodes). Figures that count
    * things per observing node add up across per-node exporters.

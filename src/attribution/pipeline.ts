@@ -117,7 +117,7 @@ export class AttributionPipeline implements FlowSink {
     this.ownNodeCheck = opts.ownNode === undefined ? undefined : new OwnNodeCheck(opts.ownNode, (id) => this.observingNodes.nameOf(id), log);
     this.errorLog = new RateLimitedLog((m, f) => log.error(m, f));
     // Filled by every flow before any handler sees it.
-    this.current = { rec: undefined as unknown as FlowRecord, src: undefined as unknown as Attribution, dst: undefined as unknown as Attribution, verdict: 0, nowSec: 0, nodeId: 0 };
+    this.current = { rec: undefined as unknown as FlowRecord, src: undefined as unknown as Attribution, dst: undefined as unknown as Attribution, verdict: 0, nowSec: 0, wholeSec: 0, nodeId: 0 };
   }
 
   /** The offender tracker (anomalous_endpoints handler). */
@@ -166,6 +166,7 @@ export class AttributionPipeline implements FlowSink {
     }
     f.verdict = verdictSlot(rec.verdict);
     f.nowSec = this.nowSec;
+    f.wholeSec = Math.floor(this.nowSec);
     f.nodeId = this.observingNodes.idOf(rec.nodeName);
     if (this.ownNodeCheck !== undefined) this.ownNodeCheck.check(f.nodeId);
     this.flows++;

@@ -30,11 +30,11 @@ export class AnomalousEndpointsHandler implements FlowHandler {
     const { rec, src, dst } = f;
     if (src.anomalous) {
       this.tracker.record(src, rec.source.ip, rec.source.namespace, rec.source.podName, f.verdict, f.nowSec);
-      if (rec.source.isLocal) this.local.record(f.nodeId, rec.source.ip, src, rec.source.namespace, f.nowSec);
+      if (rec.source.isLocal) this.local.record(f.nodeId, rec.source.ip, src, rec.source.namespace, f.wholeSec);
     }
     if (dst.anomalous) {
       this.tracker.record(dst, rec.destination.ip, rec.destination.namespace, rec.destination.podName, f.verdict, f.nowSec);
-      if (rec.destination.isLocal) this.local.record(f.nodeId, rec.destination.ip, dst, rec.destination.namespace, f.nowSec);
+      if (rec.destination.isLocal) this.local.record(f.nodeId, rec.destination.ip, dst, rec.destination.namespace, f.wholeSec);
     }
   }
 }

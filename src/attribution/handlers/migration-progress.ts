@@ -20,8 +20,8 @@ export class MigrationProgressHandler implements FlowHandler {
   }
 
   processFlow(f: AttributedFlow): void {
-    this.one(f.src, f.rec.source, f.nowSec, f.nodeId);
-    this.one(f.dst, f.rec.destination, f.nowSec, f.nodeId);
+    this.one(f.src, f.rec.source, f.wholeSec, f.nodeId);
+    this.one(f.dst, f.rec.destination, f.wholeSec, f.nodeId);
   }
 
   private one(a: Attribution, ep: EndpointRecord, nowSec: number, nodeId: number): void {

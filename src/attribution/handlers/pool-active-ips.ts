@@ -15,7 +15,7 @@ export class PoolActiveIpsHandler implements FlowHandler {
   }
 
   processFlow(f: AttributedFlow): void {
-    if (f.src.poolId !== 0 && f.rec.source.isLocal) this.tracker.record(f.src.poolId, f.rec.source.ip, f.nowSec, f.nodeId);
-    if (f.dst.poolId !== 0 && f.rec.destination.isLocal) this.tracker.record(f.dst.poolId, f.rec.destination.ip, f.nowSec, f.nodeId);
+    if (f.src.poolId !== 0 && f.rec.source.isLocal) this.tracker.record(f.src.poolId, f.rec.source.ip, f.wholeSec, f.nodeId);
+    if (f.dst.poolId !== 0 && f.rec.destination.isLocal) this.tracker.record(f.dst.poolId, f.rec.destination.ip, f.wholeSec, f.nodeId);
   }
 }
