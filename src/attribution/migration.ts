@@ -3,13 +3,15 @@ import { podNameHash32 } from '../util/hash.js';
 import { poolOfKey, workloadOfKey, workloadPoolKey } from './pool-slots.js';
 
 /**
- * Migration progress per draining pool, by workload as each node sees it: a
- * workload (Cilium security identity, or the pod when it has none) that a
- * node saw on a draining pool counts as moved on that node once it is
- * active there and none of its traffic the node saw in the window came from
- * that pool any more. The unit is the (observing node, workload) pair, so
- * per-node exporters add up to the Relay exporter's counts exactly (each
- * flow is observed by one node; issue 14).
+ * Migration progress per draining pool, by workload and node: a workload
+ * (Cilium security identity, or the pod when it has none) whose pods on a
+ * node were seen on a draining pool counts as moved on that node once it is
+ * active there and none of its pods' traffic there in the window came from
+ * that pool any more. The unit is the (node, workload) pair, recorded from
+ * the pod sides local to the observing node (the handler passes only those),
+ * so the pairs are about as many as the pods, and per-node exporters add up
+ * to the Relay exporter's counts exactly (each flow is observed by one node;
+ * issue 14).
  *
  * progress(pool) = pairs active in the window that were on the pool and are
  * off it now / pairs active in the window that were on the pool.
