@@ -1,5 +1,6 @@
 import type { IpAddr } from '../net/ip.js';
 import { addressKey } from '../util/hash.js';
+import { PerNode } from './per-node.js';
 
 /** One set of maps per pool and family: slot = poolId × FAMILY_SLOTS + (IPv6 ? 1 : 0), a small integer. */
 const FAMILY_SLOTS = 2;
@@ -15,7 +16,7 @@ const FAMILY_SLOTS = 2;
  * counted.
  */
 export class ActivityTracker {
-  private readonly maps = new Map<number, Map<number, Map<number, number>>>();
+  private readonly maps = new Map<number, PerNode<Map<number, number>>>();
   /** Addresses remembered per pool and family, over every node. */
   private readonly sizes = new Map<number, number>();
 
@@ -30,14 +31,10 @@ export class ActivityTracker {
     const slot = poolId * FAMILY_SLOTS + (ip.family === 6 ? 1 : 0);
     let byNode = this.maps.get(slot);
     if (byNode === undefined) {
-      byNode = new Map();
+      byNode = new PerNode(() => new Map<number, number>());
       this.maps.set(slot, byNode);
     }
-    let m = byNode.get(nodeId);
-    if (m === undefined) {
-      m = new Map();
-      byNode.set(nodeId, m);
-    }
+    const m = byNode.of(nodeId);
     const key = addressKey(ip.family, ip.v4, ip.v6);
     // Whole seconds: a small integer is stored in place, a fraction would box a number per flow.
     if (m.has(key)) {
@@ -57,7 +54,7 @@ export class ActivityTracker {
     const oldest = nowSec - this.windowSec;
     for (const [slot, byNode] of this.maps) {
       let n = 0;
-      for (const [nodeId, m] of byNode) {
+      for (const [nodeId, m] of byNode.entries()) {
         for (const [k, seen] of m) if (seen < oldest) m.delete(k);
         if (m.size === 0) byNode.delete(nodeId);
         n += m.size;

@@ -1,6 +1,7 @@
 import type { IpAddr } from '../net/ip.js';
 import { addressKey } from '../util/hash.js';
 import type { Attribution, Status } from './classifier.js';
+import { PerNode } from './per-node.js';
 
 /** (Holding node, address) pairs tracked at most; past it new pairs wait until old ones leave the window. */
 export const MAX_LOCAL_SIGHTINGS = 250_000;
@@ -35,10 +36,8 @@ export interface LocalAddressRow {
  * node's flows) and field updates; allocation only for a new pair.
  */
 export class LocalAddressTracker {
-  private readonly byNode = new Map<number, Map<number, Sighting>>();
+  private readonly byNode = new PerNode(() => new Map<number, Sighting>());
   private pairs = 0;
-  private lastNodeId = -1;
-  private lastMap: Map<number, Sighting> | undefined;
   /** New pairs not tracked because MAX_LOCAL_SIGHTINGS were in the window. */
   dropped = 0;
 
@@ -55,13 +54,7 @@ export class LocalAddressTracker {
   }
 
   record(nodeId: number, ip: IpAddr, attr: Attribution, namespace: string, nowSec: number): void {
-    let m = nodeId === this.lastNodeId ? this.lastMap : this.byNode.get(nodeId);
-    if (m === undefined) {
-      m = new Map();
-      this.byNode.set(nodeId, m);
-    }
-    this.lastNodeId = nodeId;
-    this.lastMap = m;
+    const m = this.byNode.of(nodeId);
     const key = addressKey(ip.family, ip.v4, ip.v6);
     const s = m.get(key);
     if (s === undefined) {
@@ -82,7 +75,7 @@ export class LocalAddressTracker {
   counts(nowSec: number): LocalAddressRow[] {
     const oldest = nowSec - this.windowSec;
     const rows = new Map<string, LocalAddressRow>();
-    for (const [nodeId, m] of this.byNode) {
+    for (const [nodeId, m] of this.byNode.entries()) {
       for (const [key, s] of m) {
         if (s.lastSeen < oldest) {
           m.delete(key);
@@ -95,13 +88,7 @@ export class LocalAddressTracker {
         if (row) row.addresses++;
         else rows.set(k, { status: a.status, pool: a.pool, node: a.node, namespace: s.namespace, addresses: 1 });
       }
-      if (m.size === 0) {
-        this.byNode.delete(nodeId);
-        if (this.lastMap === m) {
-          this.lastNodeId = -1;
-          this.lastMap = undefined;
-        }
-      }
+      if (m.size === 0) this.byNode.delete(nodeId);
     }
     return [...rows.values()];
   }

@@ -1,5 +1,6 @@
 import { isPodEndpoint } from '../ingest/flow-record.js';
 import { podNameHash32 } from '../util/hash.js';
+import { PerNode } from './per-node.js';
 import { poolOfKey, workloadOfKey, workloadPoolKey } from './pool-slots.js';
 
 /**
@@ -38,13 +39,10 @@ class NodeWorkloads {
 
 export class MigrationTracker {
   /** Observing node id → what it saw. */
-  private readonly nodes = new Map<number, NodeWorkloads>();
+  private readonly nodes = new PerNode(() => new NodeWorkloads());
   /** Entries over every node's maps (bounded by maxWorkloads per kind). */
   private onEntries = 0;
   private offEntries = 0;
-  /** The last node recorded for and its maps (one Map lookup fewer for a run of one node's flows). */
-  private lastNodeId = -1;
-  private lastNode: NodeWorkloads | undefined;
 
   constructor(
     readonly windowSec: number,
@@ -69,33 +67,21 @@ export class MigrationTracker {
    * moved.
    */
   private forgetOff(oldest: number): void {
-    for (const [nodeId, n] of this.nodes) {
+    for (const [nodeId, n] of this.nodes.entries()) {
       for (const [w, off] of n.lastOff) {
         if (off < oldest) {
           n.lastOff.delete(w);
           this.offEntries--;
         }
       }
-      if (n.lastOn.size === 0 && n.lastOff.size === 0) {
-        this.nodes.delete(nodeId);
-        if (this.lastNode === n) {
-          this.lastNodeId = -1;
-          this.lastNode = undefined;
-        }
-      }
+      if (n.lastOn.size === 0 && n.lastOff.size === 0) this.nodes.delete(nodeId);
     }
   }
 
   /** Workload `key` seen by observing node `nodeId` on draining pool `drainingPoolId` (0: off every draining pool). */
   record(key: number, drainingPoolId: number, nowSec: number, nodeId = 0): void {
     nowSec = Math.floor(nowSec); // whole seconds are stored in place; a fraction would box a number per flow
-    let n = nodeId === this.lastNodeId ? this.lastNode : this.nodes.get(nodeId);
-    if (n === undefined) {
-      n = new NodeWorkloads();
-      this.nodes.set(nodeId, n);
-    }
-    this.lastNodeId = nodeId;
-    this.lastNode = n;
+    const n = this.nodes.of(nodeId);
     if (drainingPoolId > 0) {
       const k = workloadPoolKey(key, drainingPoolId);
       const had = n.lastOn.has(k);
